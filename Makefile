@@ -1,0 +1,53 @@
+# The one interface: make demo | test | cluster-up NODES=N | cluster-down | bench.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= $(CURDIR)/.venv
+NODES ?= 5
+export VENV
+
+.PHONY: help venv demo test sanity units lint integration collection testbed-build cluster-up cluster-down cluster-status bench bench-smoke clean
+
+help:
+	@echo "make demo               the main job: a patch-and-reboot roll-out against a local test cluster"
+	@echo "make test               the whole test suite (sanity, units, lint, integration)"
+	@echo "make cluster-up NODES=5 start the local test cluster; make cluster-down stops it"
+	@echo "make bench              side-by-side benchmarks, printed as tables"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	tools/venv.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+collection: venv
+	@tools/stage-collection.sh
+
+demo: venv
+	tools/demo.sh
+
+test: venv
+	tests/run.sh
+
+sanity units lint integration: venv
+	tests/run.sh $@
+
+testbed-build:
+	tests/testbed/build.sh
+
+cluster-up: venv
+	tests/testbed/testbed up --nodes $(NODES)
+
+cluster-down:
+	tests/testbed/testbed down
+
+cluster-status:
+	tests/testbed/testbed status
+
+bench: venv
+	benchmarks/run.sh
+
+bench-smoke: venv
+	benchmarks/run.sh --smoke
+
+clean:
+	rm -rf .build tests/output

@@ -1,0 +1,34 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Jittered exponential backoff, applied where API calls are made rather than as loops through the code."""
+
+from __future__ import annotations
+
+import random
+import time
+import typing as t
+
+T = t.TypeVar("T")
+
+
+def backoff_delays(attempts: int, base: float = 0.5, cap: float = 10.0) -> t.Iterator[float]:
+    """Full-jitter delays for ``attempts - 1`` retries (AWS architecture blog's "full jitter")."""
+    for attempt in range(attempts - 1):
+        yield random.uniform(0, min(cap, base * (2 ** attempt)))
+
+
+def call_with_retries(call: t.Callable[[], T], is_retryable: t.Callable[[BaseException], bool],
+                      attempts: int = 6, base: float = 0.5, cap: float = 10.0,
+                      sleep: t.Callable[[float], None] = time.sleep) -> T:
+    """Run ``call``; when it raises something ``is_retryable`` accepts, sleep and try again, up to ``attempts`` times."""
+    delays = backoff_delays(attempts, base, cap)
+    while True:
+        try:
+            return call()
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            if not is_retryable(error):
+                raise
+            delay = next(delays, None)
+            if delay is None:
+                raise
+            sleep(delay)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Copies the working tree to .build/ansible_collections/nodepatch/kube, where ansible-test and
+# ANSIBLE_COLLECTIONS_PATH expect a collection; prints the collections root. A copy, not a symlink:
+# ansible-test resolves the physical working directory.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dest="$root/.build/ansible_collections/nodepatch/kube"
+rm -rf "$dest"
+mkdir -p "$dest"
+cd "$root"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  git ls-files -z --cached --others --exclude-standard
+else
+  find . -type f -not -path './.git/*' -not -path './.venv/*' -not -path './.build/*' -printf '%P\0'
+fi | grep -z -v -E '^(\.build|\.venv|tests/output)/' | xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh \
+  | tar -cf - --null -T - | tar -xf - -C "$dest"
+echo "$root/.build"
