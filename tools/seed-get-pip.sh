@@ -11,16 +11,26 @@ print(get_venv_packages(NativePythonConfig(version='3.11'))['pip'])
 PY
 )
 cache=~/.ansible/test/cache/get_pip_${version//./_}.py
-[ -f "$cache" ] && grep -q nodepatch-standin "$cache" && exit 0
-if [ -f "$cache" ]; then exit 0; fi
+[ -f "$cache" ] && grep -q nodepatch-standin-3 "$cache" && exit 0
 mkdir -p "$(dirname "$cache")"
-cat > "$cache" <<'PY'
-# nodepatch-standin: offline replacement for get-pip.py (pip from ensurepip, packages from the configured index).
+# A registry behind a TLS-inspecting proxy needs the configured CA; ansible-test does not pass pip's settings on.
+cert=${PIP_CERT:-$("$venv/bin/python" -m pip config get global.cert 2>/dev/null || true)}
+cat > "$cache" <<PY
+CERT = "${cert}"
+PY
+cat >> "$cache" <<'PY'
+# nodepatch-standin-3: offline replacement for get-pip.py (pip from ensurepip, packages from the configured index).
 import ensurepip
 import subprocess
 import sys
 
+# get-pip.py's own flags; pip install does not know them.
+GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}
+
 ensurepip.bootstrap(upgrade=True, default_pip=True)
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + sys.argv[1:]))
+arguments = [argument for argument in sys.argv[1:] if argument not in GET_PIP_ONLY]
+if CERT:
+    arguments = ["--cert", CERT] + arguments
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + arguments))
 PY
 echo "[seed-get-pip] wrote $cache"

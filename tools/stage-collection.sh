@@ -14,4 +14,5 @@ else
   find . -type f -not -path './.git/*' -not -path './.venv/*' -not -path './.build/*' -printf '%P\0'
 fi | grep -z -v -E '^(\.build|\.venv|tests/output)/' | xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh \
   | tar -cf - --null -T - | tar -xf - -C "$dest"
+(cd "$dest" && git init -q . && git add -A)  # ansible-test lists targets with git; .build is ignored by the outer repo
 echo "$root/.build"

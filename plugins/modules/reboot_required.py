@@ -17,7 +17,7 @@ description:
     exit code and stderr; it is never read as "reboot required", so a missing binary cannot cause a reboot loop.
   - Never changes anything.
 author:
-  - nodepatch maintainers
+  - nodepatch maintainers (@nodepatch)
 options:
   detectors:
     description:

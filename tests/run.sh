@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and .ci/run run it. Stages: static, sanity, units, lint, collection,
+# integration (or name some: tests/run.sh units lint). Every stage runs; the script fails if any stage failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=${VENV:-$root/.venv}
+export PATH="$venv/bin:$PATH"
+cd "$root"
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(static sanity units lint collection integration)
+
+declare -a results=()
+passed=0
+failed=0
+
+banner() { printf '\n===== %s =====\n' "$*"; }
+
+run_stage() {
+  local name=$1
+  shift
+  banner "$name"
+  local start=$SECONDS
+  if "$@"; then
+    results+=("PASS  $name ($((SECONDS - start)) s)")
+    passed=$((passed + 1))
+  else
+    results+=("FAIL  $name ($((SECONDS - start)) s)")
+    failed=$((failed + 1))
+  fi
+}
+
+collection_root() { tools/stage-collection.sh; }
+
+stage_static() {
+  ruff check --quiet plugins tests benchmarks tools
+}
+
+stage_sanity() {
+  tools/system-deps.sh shellcheck || return 1
+  tools/seed-get-pip.sh "$venv" >/dev/null
+  local colls
+  colls=$(collection_root) || return 1
+  (cd "$colls/ansible_collections/nodepatch/kube" && ansible-test sanity --python 3.11 --color no) || return 1
+  if ls tests/sanity/ignore-*.txt >/dev/null 2>&1 && [ -n "$(cat tests/sanity/ignore-*.txt)" ]; then
+    echo "tests/sanity/ignore-*.txt has entries: the bar is zero"
+    return 1
+  fi
+}
+
+stage_units() {
+  local colls
+  colls=$(collection_root) || return 1
+  (cd "$colls/ansible_collections/nodepatch/kube" && ansible-test units --python 3.11 --color no --requirements)
+}
+
+stage_lint() {
+  local colls
+  colls=$(collection_root) || return 1
+  (cd "$colls/ansible_collections/nodepatch/kube" && ANSIBLE_COLLECTIONS_PATH="$colls" \
+    ansible-lint --offline --profile production roles playbooks)
+}
+
+# The collection as users get it: built tarball, installed, every module documented, a module answering.
+stage_collection() {
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  ansible-galaxy collection build --output-path "$work" . || return 1
+  ansible-galaxy collection install --offline -p "$work/installed" "$work"/nodepatch-kube-*.tar.gz || return 1
+  local modules
+  modules=$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$//')
+  for module in $modules; do
+    ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible-doc "nodepatch.kube.$module" >/dev/null \
+      || { echo "ansible-doc nodepatch.kube.$module failed"; return 1; }
+  done
+  echo "ansible-doc renders: $(echo "$modules" | tr '\n' ' ')"
+  touch "$work/sentinel"
+  ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible localhost -e ansible_python_interpreter="$venv/bin/python" \
+    -m nodepatch.kube.reboot_required -a "sentinel_file=$work/sentinel" | tee "$work/answer"
+  grep -q '"reboot_required": true' "$work/answer" || { echo "reboot_required did not see $work/sentinel"; return 1; }
+  ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible localhost -e ansible_python_interpreter="$venv/bin/python" \
+    -m nodepatch.kube.reboot_required -a "sentinel_file=$work/absent" | grep -q '"reboot_required": false'
+}
+
+stage_integration() {
+  tests/testbed/install-deps.sh || return 1
+  tests/testbed/build.sh >/dev/null || return 1
+  collection_root >/dev/null || return 1
+  python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE
+}
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    static|sanity|units|lint|collection|integration) run_stage "$stage" "stage_$stage" ;;
+    *) echo "unknown stage $stage (static, sanity, units, lint, collection, integration)"; exit 2 ;;
+  esac
+done
+
+banner summary
+printf '%s\n' "${results[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
