@@ -58,14 +58,13 @@ stage_lint() {
   local colls
   colls=$(collection_root) || return 1
   (cd "$colls/ansible_collections/nodepatch/kube" && ANSIBLE_COLLECTIONS_PATH="$colls" \
-    ansible-lint --offline --profile production roles playbooks)
+    ansible-lint --offline --profile production $(ls -d roles playbooks 2>/dev/null))
 }
 
 # The collection as users get it: built tarball, installed, every module documented, a module answering.
 stage_collection() {
   local work
   work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
   ansible-galaxy collection build --output-path "$work" . || return 1
   ansible-galaxy collection install --offline -p "$work/installed" "$work"/nodepatch-kube-*.tar.gz || return 1
   local modules
@@ -80,7 +79,9 @@ stage_collection() {
     -m nodepatch.kube.reboot_required -a "sentinel_file=$work/sentinel" | tee "$work/answer"
   grep -q '"reboot_required": true' "$work/answer" || { echo "reboot_required did not see $work/sentinel"; return 1; }
   ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible localhost -e ansible_python_interpreter="$venv/bin/python" \
-    -m nodepatch.kube.reboot_required -a "sentinel_file=$work/absent" | grep -q '"reboot_required": false'
+    -m nodepatch.kube.reboot_required -a "sentinel_file=$work/absent" | grep -q '"reboot_required": false' \
+    || { echo "reboot_required saw a reboot where no sentinel exists"; return 1; }
+  rm -rf "$work"
 }
 
 stage_integration() {

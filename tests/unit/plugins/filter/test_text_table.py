@@ -18,7 +18,7 @@ def test_columns_are_aligned_under_their_headers() -> None:
     ], COLUMNS)
     lines = table.splitlines()
     assert lines[0] == "HOST             NEEDED  WHY"
-    assert lines[1] == "---------------  ------  --------------------------"
+    assert lines[1] == "---------------  ------  ---------------------------"
     assert lines[2] == "aks-nodepool1-0  yes     file: exists; kernel: newer"
     assert lines[3] == "n2               no      -"
 
