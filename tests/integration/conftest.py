@@ -1,0 +1,357 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared plumbing for the integration suites (testbed/, kube/, rollout/, aks/).
+
+- `testbed` (session): the local test bed, reused when one is running, else started here and stopped at the
+  end of the session. Lazy: only tests that request it start it, so the AKS suites never do. Tests that use
+  it are marked `testbed` automatically (`pytest -m "not testbed"` skips them).
+- `run_module`: runs one of this collection's modules directly, as Ansible would, and returns its JSON.
+- `run_playbook`: runs ansible-playbook from the venv against the staged collection.
+
+Point NODEPATCH_TESTBED_JSON at a hand-written testbed.json to run against another cluster (kind, AKS); see
+docs/testbed.md. Set NODEPATCH_TESTBED_KEEP=1 to leave a test bed started here running after the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TESTBED_CLI = REPO / "tests" / "testbed" / "testbed"
+STATE_DIR = Path(os.environ.get("NODEPATCH_TESTBED_DIR") or REPO / ".build" / "testbed").resolve()
+COLLECTIONS_ROOT = REPO / ".build"
+VENV_BIN = Path(sys.executable).parent
+DEFAULT_NODES = int(os.environ.get("NODEPATCH_TESTBED_NODES", "5"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "testbed: needs the local test bed (started on demand by the fixture)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "testbed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.testbed)
+
+
+# --------------------------------------------------------------------------------------------------- test bed
+
+
+@dataclass
+class Testbed:
+    """A running test bed (or another cluster described the same way), as testbed.json describes it."""
+
+    info: dict[str, Any]
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.info["state_dir"])
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def admin_kubeconfig(self) -> str:
+        return str(self.info["admin_kubeconfig"])
+
+    @property
+    def kubeconfig(self) -> str:
+        """The least-privilege kubeconfig (ServiceAccount bound only to deploy/rbac.yml): what tests should use."""
+        return str(self.info["kubeconfig"])
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.info["nodes"])
+
+    @property
+    def inventory(self) -> str:
+        return str(self.info["inventory"])
+
+    @property
+    def prometheus_url(self) -> str:
+        return str(self.info.get("prometheus_url", ""))
+
+    @property
+    def ssh(self) -> dict[str, Any]:
+        return dict(self.info.get("ssh", {}))
+
+    @property
+    def simulated(self) -> bool:
+        """True for the local test bed; False for a real cluster, where reboots and sentinels are not ours."""
+        return bool(self.info.get("simulated", False))
+
+    @property
+    def reboot_command(self) -> str:
+        """`<path>/testbed reboot`; append the node name (and --delay S) to use it as a role's reboot command."""
+        return str(self.info.get("reboot_command", ""))
+
+    def sentinel_path(self, node: str) -> Path:
+        return Path(self.info["sentinels"][node])
+
+    # ------------------------------------------------------------------------------------------ commands
+
+    def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if not self.simulated:
+            pytest.skip("needs the simulated test bed (reboots, sentinels, alerts are not ours on a real cluster)")
+        return subprocess.run([str(TESTBED_CLI), *args], check=True, text=True, capture_output=True,
+                              env={**os.environ, "NODEPATCH_TESTBED_DIR": str(self.state_dir)})
+
+    def kubectl(self, *args: str, check: bool = True, kubeconfig: str | None = None) -> subprocess.CompletedProcess[str]:
+        """kubectl with the admin kubeconfig (or the one given); output captured as text."""
+        kubectl = Path(self.info.get("bin_dir", "")) / "kubectl"
+        binary = str(kubectl) if kubectl.exists() else "kubectl"
+        return subprocess.run([binary, f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
+                              check=check, text=True, capture_output=True)
+
+    def reboot(self, node: str, delay: float = 3.0, wait: bool = False) -> None:
+        """Simulated reboot: NotReady now, new boot id and Ready after `delay` seconds (in the background)."""
+        self._cli("reboot", node, "--delay", str(delay), *(["--wait"] if wait else []))
+
+    def sentinel(self, node: str, on: bool = True) -> Path:
+        """Marks (or unmarks) the node as needing a reboot; returns the sentinel file's path."""
+        return Path(self._cli("sentinel", node, "on" if on else "off").stdout.strip())
+
+    def alert(self, on: bool = True, name: str | None = None) -> None:
+        """Switches the Prometheus test alert firing or inactive; returns once Prometheus reports it so."""
+        self._cli("alert", "on" if on else "off", *(["--name", name] if name else []))
+
+    # ------------------------------------------------------------------------------------------ clients
+
+    def api_client(self, admin: bool = True) -> Any:
+        """A kubernetes.client.ApiClient for the admin (default) or the least-privilege kubeconfig."""
+        key = "admin" if admin else "least"
+        if key not in self._clients:
+            from kubernetes import config
+
+            self._clients[key] = config.new_client_from_config(
+                config_file=self.admin_kubeconfig if admin else self.kubeconfig)
+        return self._clients[key]
+
+    def core_v1(self, admin: bool = True) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client(admin))
+
+    def apps_v1(self, admin: bool = True) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api_client(admin))
+
+    def policy_v1(self, admin: bool = True) -> Any:
+        from kubernetes import client
+
+        return client.PolicyV1Api(self.api_client(admin))
+
+    def coordination_v1(self, admin: bool = True) -> Any:
+        from kubernetes import client
+
+        return client.CoordinationV1Api(self.api_client(admin))
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def create_namespace(self, prefix: str = "np-test") -> str:
+        """A fresh namespace, returned once its `default` ServiceAccount exists (pods are refused before)."""
+        from kubernetes import client
+
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        core = self.core_v1()
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        wait_until(lambda: bool(core.list_namespaced_service_account(name).items), 30,
+                   f"ServiceAccount default in namespace {name}")
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core_v1().delete_namespace(name)
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    def node(self, name: str) -> Any:
+        return self.core_v1().read_node(name)
+
+    def node_ready(self, name: str) -> bool:
+        conditions = self.node(name).status.conditions or []
+        return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+    def boot_id(self, name: str) -> str:
+        return str(self.node(name).status.node_info.boot_id)
+
+    @staticmethod
+    def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+        """Polls check() until true; fails the test with `what` after `timeout` seconds."""
+        wait_until(check, timeout, what, interval)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    """Polls check() until true; fails the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _api_answers(info: dict[str, Any]) -> bool:
+    # The admin kubeconfig is the one thing every testbed.json has, local or not.
+    kubectl = Path(info.get("bin_dir", "")) / "kubectl"
+    binary = str(kubectl) if kubectl.exists() else "kubectl"
+    try:
+        proc = subprocess.run([binary, f"--kubeconfig={info['admin_kubeconfig']}", "get", "--raw=/readyz"],
+                              capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired, KeyError):
+        return False
+    return proc.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[Testbed]:
+    external = os.environ.get("NODEPATCH_TESTBED_JSON")
+    if external:
+        info = _load(Path(external))
+        if info is None or not _api_answers(info):
+            pytest.fail(f"NODEPATCH_TESTBED_JSON={external}: unreadable, or its cluster's API does not answer")
+        yield Testbed(info)
+        return
+
+    info_path = STATE_DIR / "testbed.json"
+    info = _load(info_path)
+    if info is not None and _api_answers(info):
+        yield Testbed(info)  # someone else's test bed (make cluster-up): reuse it, leave it running
+        return
+
+    env = {**os.environ, "NODEPATCH_TESTBED_DIR": str(STATE_DIR)}
+    proc = subprocess.run([str(TESTBED_CLI), "up", "--nodes", str(DEFAULT_NODES)], env=env, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        pytest.fail(f"tests/testbed/testbed up failed:\n{proc.stderr}\n{proc.stdout}")
+    sys.stderr.write(proc.stderr)
+    info = _load(info_path)
+    assert info is not None, f"testbed up succeeded but wrote no {info_path}"
+    try:
+        yield Testbed(info)
+    finally:
+        if os.environ.get("NODEPATCH_TESTBED_KEEP") != "1":
+            subprocess.run([str(TESTBED_CLI), "down"], env=env, capture_output=True)
+
+
+# --------------------------------------------------------------------------------------------------- modules, playbooks
+
+
+@pytest.fixture(scope="session")
+def collections_root() -> Path:
+    """The staged collection (tools/stage-collection.sh), so tests run the working tree's code.
+
+    NODEPATCH_SKIP_STAGE=1 reuses what is already staged (tests/run.sh stages once for all suites).
+    """
+    if os.environ.get("NODEPATCH_SKIP_STAGE") != "1" or not (COLLECTIONS_ROOT / "ansible_collections").exists():
+        subprocess.run([str(REPO / "tools" / "stage-collection.sh")], check=True, capture_output=True)
+    return COLLECTIONS_ROOT
+
+
+ModuleRunner = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def run_module(collections_root: Path, tmp_path: Path) -> ModuleRunner:
+    """run_module(name, args, check=False, diff=False, env=None) -> the module's result dict.
+
+    Runs `python -m ansible_collections.nodepatch.kube.plugins.modules.<name> <args.json>` the way Ansible's
+    AnsiballZ wrapper would hand over arguments. A failed module returns its dict (failed: true, msg);
+    output that is not JSON (a traceback) fails the test with stdout and stderr.
+    """
+    counter = iter(range(1_000_000))
+
+    def run(name: str, args: Mapping[str, Any], check: bool = False, diff: bool = False,
+            env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        args_file = tmp_path / f"{name}-{next(counter)}.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+            **args, "_ansible_check_mode": check, "_ansible_diff": diff}}))
+        proc_env = {**os.environ, "PYTHONPATH": str(collections_root), **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", f"ansible_collections.nodepatch.kube.plugins.modules.{name}", str(args_file)],
+            capture_output=True, text=True, env=proc_env, cwd=tmp_path)
+        result = _last_json_object(proc.stdout)
+        if result is None:
+            pytest.fail(f"module {name} printed no JSON (exit {proc.returncode})\n--- stdout ---\n{proc.stdout}"
+                        f"\n--- stderr ---\n{proc.stderr}")
+        result.setdefault("rc", proc.returncode)
+        return result
+
+    return run
+
+
+def _last_json_object(text: str) -> dict[str, Any] | None:
+    # Modules print one JSON document; anything before it (a stray print) is tolerated like Ansible does.
+    start = text.find("{")
+    while start != -1:
+        try:
+            value = json.loads(text[start:])
+        except ValueError:
+            start = text.find("{", start + 1)
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+PlaybookRunner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
+    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=()) -> CompletedProcess (text).
+
+    ansible-playbook from the venv, with ANSIBLE_COLLECTIONS_PATH at the staged collection. `path` may be
+    relative to the repository. extra_vars go through a JSON file, so types survive.
+    """
+
+    def run(path: str | Path, extra_vars: Mapping[str, Any] | None = None, inventory: str | Path | None = None,
+            env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+        playbook = Path(path)
+        if not playbook.is_absolute():
+            playbook = REPO / playbook
+        argv = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
+        argv += ["-i", str(inventory) if inventory else "localhost,"]
+        if extra_vars:
+            vars_file = tmp_path / f"extra-vars-{uuid.uuid4().hex[:8]}.json"
+            vars_file.write_text(json.dumps(dict(extra_vars)))
+            argv += ["-e", f"@{vars_file}"]
+        argv += list(args)
+        proc_env = {
+            **os.environ,
+            "ANSIBLE_COLLECTIONS_PATH": str(collections_root),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"),
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            **(env or {}),
+        }
+        return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO)
+
+    return run
