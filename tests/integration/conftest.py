@@ -221,7 +221,7 @@ def _api_answers(info: dict[str, Any]) -> bool:
     binary = str(kubectl) if kubectl.exists() else "kubectl"
     try:
         proc = subprocess.run([binary, f"--kubeconfig={info['admin_kubeconfig']}", "get", "--raw=/readyz"],
-                              capture_output=True, text=True, timeout=15)
+                              capture_output=True, text=True, timeout=15, check=False)
     except (OSError, subprocess.TimeoutExpired, KeyError):
         return False
     return proc.returncode == 0
@@ -245,7 +245,7 @@ def testbed() -> Iterator[Testbed]:
 
     env = {**os.environ, "NODEPATCH_TESTBED_DIR": str(STATE_DIR)}
     proc = subprocess.run([str(TESTBED_CLI), "up", "--nodes", str(DEFAULT_NODES)], env=env, text=True,
-                          capture_output=True)
+                          capture_output=True, check=False)
     if proc.returncode != 0:
         pytest.fail(f"tests/testbed/testbed up failed:\n{proc.stderr}\n{proc.stdout}")
     sys.stderr.write(proc.stderr)
@@ -255,7 +255,7 @@ def testbed() -> Iterator[Testbed]:
         yield Testbed(info)
     finally:
         if os.environ.get("NODEPATCH_TESTBED_KEEP") != "1":
-            subprocess.run([str(TESTBED_CLI), "down"], env=env, capture_output=True)
+            subprocess.run([str(TESTBED_CLI), "down"], env=env, capture_output=True, check=False)
 
 
 # --------------------------------------------------------------------------------------------------- modules, playbooks
@@ -293,7 +293,7 @@ def run_module(collections_root: Path, tmp_path: Path) -> ModuleRunner:
         proc_env = {**os.environ, "PYTHONPATH": str(collections_root), **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", f"ansible_collections.nodepatch.kube.plugins.modules.{name}", str(args_file)],
-            capture_output=True, text=True, env=proc_env, cwd=tmp_path)
+            capture_output=True, text=True, env=proc_env, cwd=tmp_path, check=False)
         result = _last_json_object(proc.stdout)
         if result is None:
             pytest.fail(f"module {name} printed no JSON (exit {proc.returncode})\n--- stdout ---\n{proc.stdout}"
@@ -352,6 +352,6 @@ def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             **(env or {}),
         }
-        return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO)
+        return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
 
     return run

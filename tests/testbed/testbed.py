@@ -196,11 +196,12 @@ def generate_pki(pki: Path) -> None:
 
     EC P-256 keys: generating them takes milliseconds, which keeps a warm start fast.
     """
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    import ipaddress
 
     pki.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
@@ -643,8 +644,8 @@ def stop_pids(pids: dict[str, int], grace: float = 2.0) -> list[str]:
 
 def versions() -> dict[str, str]:
     found = {}
-    for line in (HERE / "versions.env").read_text().splitlines():
-        line = line.strip()
+    for raw in (HERE / "versions.env").read_text().splitlines():
+        line = raw.strip()
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             found[key] = value.strip().strip('"')
@@ -653,7 +654,7 @@ def versions() -> dict[str, str]:
 
 def binaries() -> Path:
     """The directory of the Go binaries: NODEPATCH_TESTBED_BIN, or build.sh's cache (built on first use)."""
-    proc = subprocess.run([str(HERE / "build.sh")], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run([str(HERE / "build.sh")], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise TestbedError(f"tests/testbed/build.sh failed (exit {proc.returncode}); its output is above")
     return Path(proc.stdout.strip().splitlines()[-1])
