@@ -1,0 +1,280 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""End-to-end roll-outs of playbooks/patch_and_reboot.yml on the local test bed (real API server, scheduler,
+controllers, simulated kubelets), with a watcher counting rebooting nodes and lock holders throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LOCK_ANNOTATION = "weave.works/kured-node-lock"
+IN_PROGRESS = "weave.works/kured-reboot-in-progress"
+PLAYBOOK = "playbooks/patch_and_reboot.yml"
+
+
+def lock_holders(testbed) -> list[str]:
+    daemonset = testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
+    raw = (daemonset.metadata.annotations or {}).get(LOCK_ANNOTATION)
+    if not raw:
+        return []
+    value = json.loads(raw)
+    if "locks" in value:
+        return [entry["nodeID"] for entry in value["locks"] or []]
+    return [value["nodeID"]] if value.get("nodeID") else []
+
+
+class Watcher:
+    """Counts, every 100 ms, the nodes down for a reboot (cordoned with kured's in-progress mark, or NotReady)
+    and the holders of the lock; keeps the maxima."""
+
+    def __init__(self, testbed) -> None:
+        self.testbed = testbed
+        self.max_rebooting = 0
+        self.max_holders = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        core = self.testbed.core_v1()
+        while not self._stop.is_set():
+            rebooting = 0
+            for node in core.list_node().items:
+                annotations = node.metadata.annotations or {}
+                ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "Unknown")
+                if IN_PROGRESS in annotations or ready != "True":
+                    rebooting += 1
+            self.max_rebooting = max(self.max_rebooting, rebooting)
+            self.max_holders = max(self.max_holders, len(lock_holders(self.testbed)))
+            self.samples += 1
+            self._stop.wait(0.1)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def cluster(testbed):
+    """A clean starting point for each roll-out: no sentinel, every node schedulable and Ready, the lock free."""
+    if not testbed.simulated:
+        pytest.skip("roll-outs reboot nodes: only on the simulated test bed")
+    reset(testbed)
+    yield testbed
+    reset(testbed)
+
+
+def reset(testbed) -> None:
+    core = testbed.core_v1()
+    for name in testbed.nodes:
+        testbed.sentinel(name, on=False)
+        core.patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
+            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+    testbed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system",
+                                                  {"metadata": {"annotations": {LOCK_ANNOTATION: None}}})
+    testbed.wait_until(lambda: all(testbed.node_ready(name) for name in testbed.nodes), 60, "all nodes Ready")
+
+
+def rollout_vars(testbed, report_dir: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "patch_and_reboot_hosts": "testbed_nodes",
+        "patch_and_reboot_patch": False,
+        "safe_reboot_method": "command",
+        "safe_reboot_command": "{{ nodepatch_testbed_reboot_command | split }}",
+        "safe_reboot_kubeconfig": testbed.kubeconfig,
+        "safe_reboot_drain_timeout": 60,
+        "safe_reboot_ready_timeout": 120,
+        "safe_reboot_lock_wait_timeout": 120,
+        "safe_reboot_lock_wait_sleep": 1,
+        **extra,
+    }
+
+
+def run_rollout(run_playbook, testbed, tmp_path: Path, **extra: Any) -> subprocess.CompletedProcess[str]:
+    return run_playbook(PLAYBOOK, rollout_vars(testbed, tmp_path, **extra), inventory=testbed.inventory,
+                        env={"PWD": str(tmp_path)})
+
+
+def boot_ids(testbed) -> dict[str, str]:
+    return {name: testbed.boot_id(name) for name in testbed.nodes}
+
+
+def assert_cluster_settled(testbed, cordoned: frozenset[str] = frozenset()) -> None:
+    core = testbed.core_v1()
+    for name in testbed.nodes:
+        node = core.read_node(name)
+        assert bool(node.spec.unschedulable) == (name in cordoned), f"{name}: unschedulable={node.spec.unschedulable}"
+        assert IN_PROGRESS not in (node.metadata.annotations or {}), f"{name} still marked as rebooting"
+    assert lock_holders(testbed) == []
+
+
+def report(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / "nodepatch-reports" / "rollout.json").read_text())
+
+
+@pytest.mark.parametrize("concurrency, needing", [(1, 3), (2, 4)])
+def test_exactly_the_nodes_that_need_it_reboot_never_more_than_the_concurrency(
+        cluster, run_playbook, tmp_path, concurrency, needing) -> None:
+    needy = cluster.nodes[:needing]
+    for name in needy:
+        cluster.sentinel(name)
+    before = boot_ids(cluster)
+    with Watcher(cluster) as watcher:
+        proc = run_rollout(run_playbook, cluster, tmp_path, safe_reboot_concurrency=concurrency)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    after = boot_ids(cluster)
+    assert {name for name in cluster.nodes if before[name] != after[name]} == set(needy)
+    print(f"concurrency {concurrency}: max rebooting {watcher.max_rebooting}, max lock holders "
+          f"{watcher.max_holders}, {watcher.samples} samples")
+    assert watcher.max_holders <= concurrency
+    assert watcher.max_rebooting <= concurrency
+    assert watcher.max_holders >= 1 and watcher.samples > 10
+    assert_cluster_settled(cluster)
+    results = {row["node"]: row["result"] for row in report(tmp_path)["nodes"]}
+    assert results == {name: ("rebooted" if name in needy else "not-needed") for name in cluster.nodes}
+
+
+def test_a_node_an_administrator_cordoned_is_rebooted_and_stays_cordoned(cluster, run_playbook, tmp_path) -> None:
+    admin_cordoned = cluster.nodes[0]
+    cluster.core_v1().patch_node(admin_cordoned, {"spec": {"unschedulable": True}})
+    cluster.sentinel(admin_cordoned)
+    before = cluster.boot_id(admin_cordoned)
+    proc = run_rollout(run_playbook, cluster, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert cluster.boot_id(admin_cordoned) != before
+    assert_cluster_settled(cluster, cordoned=frozenset({admin_cordoned}))
+
+
+def deploy_guarded_app(testbed, node: str, min_available: int, replicas: int = 2) -> str:
+    """A Deployment whose pods all sit on `node`, guarded by a PDB."""
+    namespace = testbed.create_namespace("np-rollout")
+    labels = {"app": "guarded"}
+    testbed.apps_v1().create_namespaced_deployment(namespace, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "guarded"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "app", "image": "registry.local/app:1"}]}}}})
+    testbed.policy_v1().create_namespaced_pod_disruption_budget(namespace, {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guarded-pdb"},
+        "spec": {"minAvailable": min_available, "selector": {"matchLabels": labels}}})
+
+    def healthy() -> bool:
+        pdb = testbed.policy_v1().read_namespaced_pod_disruption_budget("guarded-pdb", namespace)
+        return bool(pdb.status) and (pdb.status.current_healthy or 0) >= replicas
+    testbed.wait_until(healthy, 60, "guarded pods Running and counted by the PDB")
+    return namespace
+
+
+def test_an_unsatisfiable_pdb_stops_the_rollout_and_leaves_nothing_cordoned_or_locked(
+        cluster, run_playbook, tmp_path) -> None:
+    first, *others = cluster.nodes[:3]
+    for name in cluster.nodes[:3]:
+        cluster.sentinel(name)
+    namespace = deploy_guarded_app(cluster, first, min_available=2)
+    before = boot_ids(cluster)
+    try:
+        proc = run_rollout(run_playbook, cluster, tmp_path, safe_reboot_drain_timeout=8)
+    finally:
+        cluster.delete_namespace(namespace)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "guarded-pdb" in output
+    assert boot_ids(cluster) == before, "no node may reboot after the roll-out stopped"
+    assert_cluster_settled(cluster)
+    assert all(cluster.sentinel_path(name).exists() for name in others)
+    results = {row["node"]: row["result"] for row in report(tmp_path)["nodes"]}
+    assert results[first] == "failed"
+    assert all(name not in results or results[name] != "rebooted" for name in others)
+
+
+def test_a_rollout_killed_during_the_drain_is_finished_by_the_next_run(cluster, run_playbook, tmp_path) -> None:
+    first = cluster.nodes[0]
+    cluster.sentinel(first)
+    namespace = deploy_guarded_app(cluster, first, min_available=2)
+    before = cluster.boot_id(first)
+    env = {**os.environ}
+    playbook = subprocess.Popen(
+        [str(Path(os.sys.executable).parent / "ansible-playbook"), PLAYBOOK, "-i", cluster.inventory,
+         "-e", json.dumps(rollout_vars(cluster, tmp_path, safe_reboot_drain_timeout=120)), "--limit", first],
+        cwd=Path(__file__).resolve().parents[3], env={**env, "ANSIBLE_COLLECTIONS_PATH": str(
+            Path(__file__).resolve().parents[3] / ".build"), "PWD": str(tmp_path)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        cluster.wait_until(lambda: bool(cluster.core_v1().read_node(first).spec.unschedulable), 120,
+                           f"{first} cordoned by the roll-out")
+        time.sleep(2)  # inside the drain, retrying the eviction the PDB refuses
+    finally:
+        os.killpg(playbook.pid, signal.SIGKILL)
+        playbook.wait()
+    assert cluster.core_v1().read_node(first).spec.unschedulable, "the kill left the node cordoned, as a crash would"
+    assert lock_holders(cluster) == [first]
+    cluster.delete_namespace(namespace)
+    proc = run_rollout(run_playbook, cluster, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert cluster.boot_id(first) != before
+    assert_cluster_settled(cluster)
+
+
+@pytest.mark.parametrize("blocker", ["window", "alert", "pod"])
+def test_blocked_nodes_are_skipped_with_the_reason_and_the_others_proceed(
+        cluster, run_playbook, tmp_path, blocker) -> None:
+    blocked, free = cluster.nodes[0], cluster.nodes[1]
+    for name in (blocked, free):
+        cluster.sentinel(name)
+    extra: dict[str, Any] = {}
+    namespace = None
+    if blocker == "window":
+        extra["safe_reboot_reboot_days"] = ["mo"] if time.gmtime().tm_wday != 0 else ["tu"]
+    elif blocker == "alert":
+        cluster.alert(True)
+        extra["safe_reboot_prometheus_url"] = cluster.prometheus_url
+    else:
+        namespace = cluster.create_namespace("np-blocking")
+        cluster.core_v1().create_namespaced_pod(namespace, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "backup-job", "labels": {"nodepatch/blocks": "reboot"}},
+            "spec": {"nodeName": blocked, "containers": [{"name": "backup", "image": "registry.local/backup:1"}]}})
+        extra["safe_reboot_blocking_pod_selectors"] = ["nodepatch/blocks=reboot"]
+    before = boot_ids(cluster)
+    try:
+        proc = run_rollout(run_playbook, cluster, tmp_path, **extra)
+    finally:
+        if blocker == "alert":
+            cluster.alert(False)
+        if namespace:
+            cluster.delete_namespace(namespace)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rows = {row["node"]: row for row in report(tmp_path)["nodes"]}
+    after = boot_ids(cluster)
+    assert after[blocked] == before[blocked]
+    assert rows[blocked]["result"] == "blocked" and rows[blocked]["blocked_reasons"]
+    if blocker == "pod":
+        assert after[free] != before[free] and rows[free]["result"] == "rebooted"
+    else:
+        assert rows[free]["result"] == "blocked", "window and alerts block every node"
+    assert_cluster_settled(cluster)
+
+
+def test_a_node_reached_through_the_real_sshd(cluster, run_playbook, tmp_path) -> None:
+    node = cluster.ssh["node"]
+    cluster.sentinel(node)
+    before = cluster.boot_id(node)
+    proc = run_playbook(PLAYBOOK, {**rollout_vars(cluster, tmp_path), "patch_and_reboot_hosts": "testbed_ssh"},
+                        inventory=cluster.inventory, env={"PWD": str(tmp_path)})
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "ssh-node" in proc.stdout
+    assert cluster.boot_id(node) != before
+    assert_cluster_settled(cluster)
