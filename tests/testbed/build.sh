@@ -65,7 +65,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-  (cd "$src" && go mod tidy -e >/dev/null 2>&1 || true)
+  (cd "$src" && { go mod tidy -e >/dev/null 2>&1 || true; })
   (cd "$src" && go mod download)
   local vpkg=k8s.io/component-base/version
   local ldflags="-s -w -X $vpkg.gitVersion=v$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean"

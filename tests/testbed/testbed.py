@@ -348,9 +348,13 @@ KIND_PATHS = {
 def apply_manifest(api: Api, path: Path) -> None:
     import yaml
 
+    docs: list[dict[str, Any]] = []
     for doc in yaml.safe_load_all(path.read_text()):
-        if not doc:
-            continue
+        if doc and doc.get("kind") == "List":  # one YAML document (yamllint's rule), many objects
+            docs.extend(doc.get("items") or [])
+        elif doc:
+            docs.append(doc)
+    for doc in docs:
         kind = doc["kind"]
         if kind not in KIND_PATHS:
             raise TestbedError(f"{path}: kind {kind} is not supported by the test bed's applier")
@@ -773,8 +777,7 @@ def healthy(info: dict[str, Any]) -> bool:
     """A test bed described by testbed.json is running: its API server answers /readyz."""
     try:
         api = Api(info["api_url"], Path(info["state_dir"]) / "pki")
-        status, _ = api.request("GET", "/readyz", timeout=3)
-        return status == 200
+        return api.request("GET", "/readyz", timeout=3)[0] == 200
     except (OSError, ssl.SSLError, KeyError, urllib.error.URLError):
         return False
 
@@ -973,7 +976,7 @@ def start(node_count: int, started: float) -> dict[str, Any]:
         "alert_name": ALERT_DEFAULT,
         "ssh": ssh,
         "pids": pids,
-        "ports": {k: v for k, v in vars(ports).items()},
+        "ports": dict(vars(ports)),
         "bin_dir": b,
         "versions": vers,
         "logs": str(PATHS.logs),
@@ -1072,6 +1075,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     # Fresh state for the next `up`: etcd data, Prometheus TSDB, certificates. Logs stay unless a new `up` runs.
     for sub in ("etcd", "prometheus", "pki", "nodes", "ssh", "reboots"):
         shutil.rmtree(PATHS.root / sub, ignore_errors=True)
+    # Credentials and inventory of a stopped cluster only mislead whoever finds them.
+    for stale in (*PATHS.root.glob("*.kubeconfig"), PATHS.admin_kubeconfig, PATHS.kubeconfig, PATHS.inventory,
+                  PATHS.root / "kwok-stages.yaml"):
+        stale.unlink(missing_ok=True)
     if not getattr(args, "keep_logs", False) and quiet:
         shutil.rmtree(PATHS.logs, ignore_errors=True)
     if not quiet:
@@ -1141,8 +1148,7 @@ def cmd_reboot(args: argparse.Namespace) -> int:
     api = api_from_info(info)
     node = args.node
     path = f"/api/v1/nodes/{node}"
-    status, _ = api.request("GET", path)
-    if status == 404:
+    if api.request("GET", path)[0] == 404:
         raise TestbedError(f"no node {node}; nodes: {', '.join(info['nodes'])}")
     # A reboot already in flight for this node is superseded by this one.
     pid_file = PATHS.reboots / f"{node}.pid"
@@ -1255,7 +1261,7 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="testbed", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(prog="testbed", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the test bed (etcd, API server, controllers, kwok, Prometheus, sshd)")
     up.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", "5")))

@@ -26,8 +26,7 @@ def test_ssh_runs_a_command_with_the_generated_key(testbed: Testbed) -> None:
     assert proc.stdout.strip() == "nodepatch-over-ssh"
 
 
-def test_a_playbook_reboots_the_ssh_node_over_ssh_with_the_simulated_reboot(testbed: Testbed,
-                                                                          run_playbook: Any) -> None:
+def test_a_playbook_reboots_the_ssh_node_over_ssh_with_the_simulated_reboot(testbed: Testbed, run_playbook: Any) -> None:
     node = testbed.ssh["node"]
     testbed.sentinel(node, on=True)
     before = testbed.boot_id(node)
