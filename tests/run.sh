@@ -88,7 +88,7 @@ stage_integration() {
   tests/testbed/install-deps.sh || return 1
   tests/testbed/build.sh >/dev/null || return 1
   collection_root >/dev/null || return 1
-  python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE
+  NODEPATCH_SKIP_STAGE=1 python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE
 }
 
 for stage in "${stages[@]}"; do
