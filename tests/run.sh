@@ -5,7 +5,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$root/.venv}
 export PATH="$venv/bin:$PATH"
-cd "$root"
+cd "$root" || exit 2
 
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(static sanity units lint collection integration)
@@ -58,7 +58,7 @@ stage_lint() {
   local colls
   colls=$(collection_root) || return 1
   (cd "$colls/ansible_collections/nodepatch/kube" && ANSIBLE_COLLECTIONS_PATH="$colls" \
-    ansible-lint --offline --profile production $(ls -d roles playbooks 2>/dev/null))
+    ansible-lint --offline --profile production roles playbooks)
 }
 
 # The collection as users get it: built tarball, installed, every module documented, a module answering.
@@ -68,7 +68,7 @@ stage_collection() {
   ansible-galaxy collection build --output-path "$work" . || return 1
   ansible-galaxy collection install --offline -p "$work/installed" "$work"/nodepatch-kube-*.tar.gz || return 1
   local modules
-  modules=$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$//')
+  modules=$(find plugins/modules -name '*.py' -printf '%f\n' | sed 's/\.py$//' | sort)
   for module in $modules; do
     ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible-doc "nodepatch.kube.$module" >/dev/null \
       || { echo "ansible-doc nodepatch.kube.$module failed"; return 1; }
