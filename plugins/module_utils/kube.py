@@ -1,0 +1,131 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Kubernetes API client: built from the shared connection options, retrying transient failures, and the one
+place where an ApiException becomes a message a person can act on."""
+
+from __future__ import annotations
+
+import json
+import os
+import typing as t
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR: Exception | None = None
+except ImportError as import_error:  # pragma: no cover - reported by KubeModule
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = import_error
+
+    class ApiException(Exception):  # type: ignore[no-redef]
+        status = 0
+        reason = ""
+        body = None
+
+T = t.TypeVar("T")
+
+IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+KUBE_AUTH_ARGSPEC: dict[str, dict[str, t.Any]] = dict(
+    kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+    client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
+    client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
+    proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+)
+
+HINTS = {
+    401: "the credentials were refused: check the token or client certificate of the kubeconfig",
+    403: "the identity lacks this permission: deploy/rbac.yml grants what the collection needs",
+    404: "it does not exist (check the name and namespace)",
+    409: "it changed meanwhile; re-run to work from its current state",
+    422: "the API server rejected the values",
+}
+
+
+def api_error(error: ApiException, action: str, target: str) -> NodepatchError:
+    """Turn an ApiException into what failed, on which object, why (the API's own words) and what to do."""
+    status = getattr(error, "status", 0) or 0
+    api_message = ""
+    body = getattr(error, "body", None)
+    if body:
+        try:
+            api_message = json.loads(body).get("message", "")
+        except (ValueError, AttributeError):
+            api_message = str(body)[:300]
+    reason = getattr(error, "reason", "") or "error"
+    message = f"cannot {action} {target}: HTTP {status} {reason}"
+    if api_message:
+        message += f": {api_message}"
+    return NodepatchError(message, target=target, hint=HINTS.get(status), details={"status": status})
+
+
+def is_transient(error: BaseException, retry_429: bool = True) -> bool:
+    if isinstance(error, ApiException):
+        return error.status in TRANSIENT_STATUSES or (retry_429 and error.status == 429)
+    return HAS_KUBERNETES and isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError))
+
+
+class KubeClient:
+    """Typed API groups over one ApiClient, and ``call`` to use them with retries and readable errors."""
+
+    def __init__(self, api_client: t.Any) -> None:
+        self.api_client = api_client
+        self.core = k8s_client.CoreV1Api(api_client)
+        self.apps = k8s_client.AppsV1Api(api_client)
+        self.policy = k8s_client.PolicyV1Api(api_client)
+        self.coordination = k8s_client.CoordinationV1Api(api_client)
+
+    @property
+    def host(self) -> str:
+        return str(self.api_client.configuration.host)
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any]) -> KubeClient:
+        configuration = k8s_client.Configuration()
+        try:
+            if params.get("host"):
+                configuration.host = params["host"]
+                if params.get("api_key"):
+                    configuration.api_key = {"authorization": "Bearer " + params["api_key"]}
+            elif params.get("kubeconfig") or params.get("context") or not os.path.exists(IN_CLUSTER_TOKEN):
+                k8s_config.load_kube_config(config_file=params.get("kubeconfig"), context=params.get("context"),
+                                            client_configuration=configuration, persist_config=False)
+            else:
+                k8s_config.load_incluster_config(client_configuration=configuration)
+        except (ConfigException, OSError, TypeError, ValueError) as error:
+            raise NodepatchError(
+                f"cannot load the Kubernetes connection: {error}",
+                hint="give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with api_key") from error
+        overrides = {"validate_certs": "verify_ssl", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file",
+                     "client_key": "key_file", "proxy": "proxy"}
+        for option, attribute in overrides.items():
+            if params.get(option) is not None:
+                setattr(configuration, attribute, params[option])
+        return cls(k8s_client.ApiClient(configuration))
+
+    def call(self, function: t.Callable[..., T], *args: t.Any, target: str, action: str, retry_429: bool = True,
+             **kwargs: t.Any) -> T:
+        """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff."""
+        try:
+            return call_with_retries(lambda: function(*args, **kwargs),
+                                     lambda error: is_transient(error, retry_429))
+        except ApiException as error:
+            raise api_error(error, action, target) from error
+        except (urllib3.exceptions.HTTPError, ConnectionError) as error:
+            raise NodepatchError(f"cannot reach the API server at {self.host} to {action} {target}: {error}",
+                                 target=target, hint="check the address and that the API server is up") from error
