@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_lock
+short_description: Acquire, release or inspect the cluster-wide reboot lock, compatible with kured
+version_added: 0.1.0
+description:
+  - The lock that keeps reboots apart. With O(backend=daemonset) it is the annotation kured uses on its own
+    DaemonSet, in exactly kured's JSON, so this collection and kured can share one cluster without rebooting more
+    nodes at once than allowed.
+  - Writes are read-modify-write on the object's resourceVersion; a conflict re-reads and retries.
+  - Expired entries and repeated holders are pruned when writing. A holder whose Node no longer exists is
+    reported as stale and taken over only with O(break_stale=true).
+  - Not getting the lock within O(wait_timeout) is a result (RV(acquired=false)), not a failure.
+author:
+  - nodepatch maintainers (@nodepatch)
+extends_documentation_fragment:
+  - nodepatch.kube.kube
+options:
+  holder:
+    description: Who takes or gives back the lock, usually the node name (kured's C(nodeID)).
+    type: str
+    required: true
+  state:
+    description:
+      - V(acquired) takes the lock (re-entrant), V(released) gives it back, V(inspected) only reports the holders.
+    type: str
+    choices: [acquired, released, inspected]
+    default: acquired
+  backend:
+    description:
+      - V(daemonset) is kured's lock, an annotation on a DaemonSet.
+      - V(lease) uses coordination.k8s.io/v1 Leases, one per slot, named O(lease_name)-0 to O(lease_name)-N-1.
+    type: str
+    choices: [daemonset, lease]
+    default: daemonset
+  namespace:
+    description: Namespace of the DaemonSet or Leases.
+    type: str
+    default: kube-system
+  daemonset:
+    description: DaemonSet carrying the lock annotation (kured's C(--ds-name)).
+    type: str
+    default: kured
+  annotation:
+    description: Annotation holding the lock (kured's C(--lock-annotation)).
+    type: str
+    default: weave.works/kured-node-lock
+  lease_name:
+    description: Name prefix of the Leases for O(backend=lease).
+    type: str
+    default: nodepatch-reboot
+  max_holders:
+    description:
+      - How many holders the lock allows (kured's C(--concurrency)). 1 writes kured's single-holder form,
+        more its C({"maxOwners":N,"locks":[...]}) form. Use the same number as any kured sharing the lock.
+    type: int
+    default: 1
+  ttl:
+    description:
+      - How long an acquired lock lives, in seconds or as a duration like V(30m) or V(1h) (kured's
+        C(--lock-ttl)); V(0) never expires.
+    type: str
+    default: "0"
+  wait_timeout:
+    description: Seconds to wait for a free place; V(0) tries once.
+    type: int
+    default: 0
+  wait_sleep:
+    description: Seconds between attempts while waiting.
+    type: int
+    default: 5
+  break_stale:
+    description: Take over places held by holders whose Node object no longer exists.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the lock would be acquired or released, and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the holders before and after.
+  idempotent:
+    support: full
+    description: Acquiring a lock already held, or releasing one not held, changes nothing.
+"""
+
+EXAMPLES = r"""
+- name: Take kured's lock for this node, waiting up to an hour
+  nodepatch.kube.node_lock:
+    holder: "{{ inventory_hostname }}"
+    wait_timeout: 3600
+    ttl: 2h
+  delegate_to: localhost
+  register: lock
+
+- name: Give it back
+  nodepatch.kube.node_lock:
+    holder: "{{ inventory_hostname }}"
+    state: released
+  delegate_to: localhost
+
+- name: Allow three nodes at once with Leases
+  nodepatch.kube.node_lock:
+    holder: aks-nodepool1-12345678-vmss000002
+    backend: lease
+    max_holders: 3
+"""
+
+RETURN = r"""
+acquired:
+  description: Whether O(holder) holds the lock after the task.
+  returned: always
+  type: bool
+  sample: true
+holders:
+  description: The holders after the task.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    holder:
+      description: Holder name (kured's nodeID).
+      type: str
+    created:
+      description: When the entry was written (RFC 3339); for Leases, the last renewal.
+      type: str
+    ttl_seconds:
+      description: Time to live of the entry; 0 never expires.
+      type: float
+    unschedulable:
+      description: Whether the node was cordoned before the reboot started (kured's metadata).
+      type: bool
+    expired:
+      description: Whether the entry has outlived its TTL.
+      type: bool
+    stale:
+      description: Whether the holder's Node object no longer exists.
+      type: bool
+  sample: [{holder: n1, created: "2024-05-31T06:31:37.441623522Z", ttl_seconds: 0, unschedulable: false,
+            expired: false, stale: false}]
+message:
+  description: What happened, in a sentence (who holds the lock when it was not acquired).
+  returned: always
+  type: str
+  sample: "lock full (1 of 1): held by n2."
+"""
+
+from ansible_collections.nodepatch.kube.plugins.module_utils.durations import parse_duration
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
+
+
+def main() -> None:
+    module = KubeModule(
+        argument_spec=dict(
+            holder=dict(type="str", required=True),
+            state=dict(type="str", choices=["acquired", "released", "inspected"], default="acquired"),
+            backend=dict(type="str", choices=["daemonset", "lease"], default="daemonset"),
+            namespace=dict(type="str", default="kube-system"),
+            daemonset=dict(type="str", default="kured"),
+            annotation=dict(type="str", default="weave.works/kured-node-lock"),
+            lease_name=dict(type="str", default="nodepatch-reboot"),
+            max_holders=dict(type="int", default=1),
+            ttl=dict(type="str", default="0"),
+            wait_timeout=dict(type="int", default=0),
+            wait_sleep=dict(type="int", default=5),
+            break_stale=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["max_holders"] < 1:
+        module.fail_json(msg=f"max_holders must be 1 or more, got {params['max_holders']}")
+    if params["wait_timeout"] < 0 or params["wait_sleep"] < 1:
+        module.fail_json(msg="wait_timeout must be 0 or more and wait_sleep 1 or more (seconds)")
+    try:
+        ttl = parse_duration(params["ttl"], "ttl")
+    except ValueError as error:
+        module.fail_json(msg=str(error))
+    settings = LockSettings(params["backend"], params["namespace"], params["daemonset"], params["annotation"],
+                            params["lease_name"], params["max_holders"], ttl)
+    holder = params["holder"]
+    try:
+        lock = RebootLock(module.client, settings, check_mode=module.check_mode)
+        before = lock.holders(check_stale=False)
+        if params["state"] == "acquired":
+            result = lock.acquire(holder, params["wait_timeout"], params["wait_sleep"], params["break_stale"])
+        elif params["state"] == "released":
+            result = lock.release(holder)
+        else:
+            holders = lock.holders()
+            module.exit_json(changed=False, acquired=any(entry["holder"] == holder for entry in holders),
+                             holders=holders, message=f"{len(holders)} holder(s)")
+    except NodepatchError as error:
+        module.fail_from(error, acquired=False)
+    module.exit_json(
+        changed=result.changed,
+        acquired=any(entry["holder"] == holder for entry in result.holders) if params["state"] != "released" else False,
+        holders=result.holders,
+        message=result.message,
+        diff={"before": {"holders": [entry["holder"] for entry in before]},
+              "after": {"holders": [entry["holder"] for entry in result.holders]}},
+    )
+
+
+if __name__ == "__main__":
+    main()
