@@ -1,0 +1,106 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Node facts as the reboot cares about them, and waiting for a node to be back with a new boot id."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+
+KURED_ANNOTATIONS = ("weave.works/kured-reboot-in-progress", "weave.works/kured-most-recent-reboot-needed")
+OWN_PREFIX = "nodepatch.kube/"
+ROLE_PREFIX = "node-role.kubernetes.io/"
+AGENT_POOL_LABELS = ("kubernetes.azure.com/agentpool", "agentpool")
+NODE_IMAGE_LABEL = "kubernetes.azure.com/node-image-version"
+ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+
+
+def first_label(labels: t.Mapping[str, str], keys: t.Iterable[str]) -> str | None:
+    return next((labels[key] for key in keys if labels.get(key)), None)
+
+
+def node_facts(node: t.Any) -> dict[str, t.Any]:
+    """What `kubectl get nodes -o wide` shows, plus boot id, AKS image and pool, and the reboot annotations."""
+    labels = dict(node.metadata.labels or {})
+    annotations = dict(node.metadata.annotations or {})
+    status = node.status
+    info = status.node_info if status else None
+    conditions = {condition.type: condition.status for condition in (status.conditions or [])} if status else {}
+    addresses = {address.type: address.address for address in (status.addresses or [])} if status else {}
+    roles = sorted(key[len(ROLE_PREFIX):] for key in labels if key.startswith(ROLE_PREFIX))
+    return {
+        "name": node.metadata.name,
+        "ready": conditions.get("Ready") == "True",
+        "unschedulable": bool(node.spec.unschedulable) if node.spec else False,
+        "kernel_version": info.kernel_version if info else None,
+        "os_image": info.os_image if info else None,
+        "os": labels.get("kubernetes.io/os") or (info.operating_system if info else None),
+        "kubelet_version": info.kubelet_version if info else None,
+        "container_runtime": info.container_runtime_version if info else None,
+        "boot_id": info.boot_id if info else None,
+        "internal_ip": addresses.get("InternalIP"),
+        "node_image_version": labels.get(NODE_IMAGE_LABEL),
+        "agent_pool": first_label(labels, AGENT_POOL_LABELS),
+        "zone": first_label(labels, ZONE_LABELS),
+        "roles": roles or (["agent"] if first_label(labels, AGENT_POOL_LABELS) else []),
+        "taints": [{"key": taint.key, "value": taint.value, "effect": taint.effect}
+                   for taint in (node.spec.taints or [] if node.spec else [])],
+        "labels": labels,
+        "annotations": {key: value for key, value in annotations.items()
+                        if key in KURED_ANNOTATIONS or key.startswith(OWN_PREFIX)},
+    }
+
+
+def list_nodes(client: t.Any, names: t.Sequence[str] = (), label_selector: str | None = None) -> list[dict[str, t.Any]]:
+    found = client.call(client.core.list_node, label_selector=label_selector or None, target="nodes", action="list")
+    by_name = {node.metadata.name: node for node in found.items}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise NodepatchError(f"no node named {', '.join(missing)}", target="nodes",
+                             hint=f"the cluster has {len(by_name)} node(s) matching the selector")
+    chosen = [by_name[name] for name in names] if names else sorted(by_name.values(), key=lambda n: n.metadata.name)
+    return [node_facts(node) for node in chosen]
+
+
+def is_back(facts: t.Mapping[str, t.Any], old_boot_id: str | None) -> bool:
+    return bool(facts["ready"]) and (not old_boot_id or (facts["boot_id"] or "") != old_boot_id)
+
+
+def wait_until_back(client: t.Any, names: t.Sequence[str], old_boot_ids: t.Mapping[str, str], timeout: float,
+                    watch_factory: t.Callable[[], t.Any] | None = None) -> list[dict[str, t.Any]]:
+    """Block until every named node is Ready (with a boot id other than the old one, where given), following one
+    watch on the nodes rather than polling each."""
+    from kubernetes import watch  # pylint: disable=import-outside-toplevel
+
+    deadline = time.monotonic() + timeout
+    latest = {facts["name"]: facts for facts in list_nodes(client, names)}
+    while True:
+        waiting = [name for name in names if not is_back(latest[name], old_boot_ids.get(name))]
+        if not waiting:
+            return [latest[name] for name in names]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            states = "; ".join(
+                f"{name}: ready={latest[name]['ready']}, boot id {latest[name]['boot_id']}"
+                + (" (unchanged)" if latest[name]["boot_id"] == old_boot_ids.get(name) else "") for name in waiting)
+            raise NodepatchError(f"not back within {timeout:g} s: {states}", target="node/" + waiting[0],
+                                 hint="the node keeps the reboot lock; look at the machine, then re-run",
+                                 details={"nodes": list(latest.values())})
+        stream = (watch_factory or watch.Watch)()
+        try:
+            for event in stream.stream(client.core.list_node, timeout_seconds=max(1, int(min(remaining, 60))),
+                                       _request_timeout=min(remaining, 60) + 5):
+                node = event["object"]
+                if node.metadata.name in latest:
+                    latest[node.metadata.name] = node_facts(node)
+                if all(is_back(latest[name], old_boot_ids.get(name)) for name in names):
+                    break
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            # A watch broken by the API server (restart, timeout) is simply re-opened after a fresh list.
+            if time.monotonic() >= deadline:
+                raise NodepatchError(f"watching nodes failed: {error}", target="nodes") from error
+            latest.update({facts["name"]: facts for facts in list_nodes(client, names)})
+        finally:
+            stream.stop()
