@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: node_drain
+short_description: Cordon, drain (respecting PodDisruptionBudgets) or uncordon a Kubernetes node
+version_added: 0.1.0
+description:
+  - V(cordoned) marks the node unschedulable; V(drained) cordons it and evicts its pods through the Eviction API,
+    as C(kubectl drain) does; V(uncordoned) makes it schedulable again.
+  - Evictions run concurrently. An eviction a PodDisruptionBudget refuses (HTTP 429) is retried every
+    O(eviction_retry_delay) seconds until O(timeout); the failure then names the budgets and the pods still on the
+    node. Deletion is awaited with one watch, comparing pod UIDs, so a StatefulSet pod recreated under the same
+    name counts as gone.
+  - Pod rules follow C(kubectl drain) - DaemonSet pods are skipped with O(ignore_daemonsets), mirror pods always;
+    pods without a controller need O(force), pods with emptyDir volumes need O(delete_emptydir_data); finished
+    pods are deleted. A pod that may not be touched fails the task before anything is evicted.
+  - Cordoning records on the node (annotation C(nodepatch.kube/was-unschedulable)) whether it was already
+    cordoned before; V(uncordoned) then leaves an administrator's cordon alone unless O(force_uncordon=true).
+author:
+  - nodepatch maintainers (@nodepatch)
+extends_documentation_fragment:
+  - nodepatch.kube.kube
+options:
+  name:
+    description: The node.
+    type: str
+    required: true
+  state:
+    description: What the node should be.
+    type: str
+    choices: [cordoned, drained, uncordoned]
+    default: drained
+  grace_period:
+    description: Seconds each pod gets to terminate; V(-1) uses each pod's own setting, V(0) is honoured.
+    type: int
+    default: -1
+  timeout:
+    description: Seconds the whole drain may take, including eviction retries and waiting for deletion.
+    type: int
+    default: 300
+  pod_selector:
+    description: Only pods matching this label selector are drained.
+    type: str
+  ignore_daemonsets:
+    description: Skip DaemonSet-managed pods (they would come straight back); without it they fail the drain.
+    type: bool
+    default: true
+  delete_emptydir_data:
+    description: Evict pods using emptyDir volumes; their data is lost.
+    type: bool
+    default: false
+  force:
+    description: Also remove pods no controller manages; they are not recreated.
+    type: bool
+    default: false
+  disable_eviction:
+    description: Delete pods directly instead of evicting them, bypassing PodDisruptionBudgets. Explicit opt-in only.
+    type: bool
+    default: false
+  eviction_retry_delay:
+    description: Seconds between retries of an eviction a PodDisruptionBudget refused.
+    type: float
+    default: 5
+  eviction_concurrency:
+    description: Evictions in flight at once.
+    type: int
+    default: 16
+  skip_wait_for_delete_timeout:
+    description: Pods deleted more than this many seconds ago count as gone (stuck in Terminating); V(0) waits.
+    type: int
+    default: 0
+  force_uncordon:
+    description: With V(uncordoned), also uncordon a node an administrator had cordoned.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Lists what would be evicted and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows C(spec.unschedulable) before and after.
+  idempotent:
+    support: full
+    description: A drained node with nothing left to evict reports no change.
+"""
+
+EXAMPLES = r"""
+- name: Drain the node, waiting up to 10 minutes for PodDisruptionBudgets
+  nodepatch.kube.node_drain:
+    name: aks-nodepool1-12345678-vmss000000
+    state: drained
+    timeout: 600
+    delete_emptydir_data: true
+
+- name: Uncordon it again (an administrator's cordon stays)
+  nodepatch.kube.node_drain:
+    name: aks-nodepool1-12345678-vmss000000
+    state: uncordoned
+"""
+
+RETURN = r"""
+evicted:
+  description: Pods evicted (namespace/name); in check mode, those that would be.
+  returned: always
+  type: list
+  elements: str
+  sample: [shop/web-7d9f8-abcde]
+deleted:
+  description: Pods deleted directly (finished pods, or all with O(disable_eviction)).
+  returned: always
+  type: list
+  elements: str
+skipped:
+  description: Pods left on the node, each with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{pod: kube-system/kured-x7k2p, reason: managed by DaemonSet kured}]
+blocking_pdbs:
+  description: PodDisruptionBudgets that refused evictions until the timeout.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: web-pdb, namespace: shop, min_available: "3", max_unavailable: null, disruptions_allowed: 0,
+            current_healthy: 3, desired_healthy: 3}]
+was_unschedulable:
+  description: Whether the node was cordoned before this collection cordoned it.
+  returned: always
+  type: bool
+unschedulable:
+  description: Whether the node is cordoned after the task.
+  returned: always
+  type: bool
+duration_seconds:
+  description: How long the task took.
+  returned: always
+  type: float
+message:
+  description: What happened to the node's schedulability.
+  returned: always
+  type: str
+"""
+
+import time
+
+from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+
+
+def main() -> None:
+    module = KubeModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["cordoned", "drained", "uncordoned"], default="drained"),
+            grace_period=dict(type="int", default=-1),
+            timeout=dict(type="int", default=300),
+            pod_selector=dict(type="str"),
+            ignore_daemonsets=dict(type="bool", default=True),
+            delete_emptydir_data=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
+            disable_eviction=dict(type="bool", default=False),
+            eviction_retry_delay=dict(type="float", default=5),
+            eviction_concurrency=dict(type="int", default=16),
+            skip_wait_for_delete_timeout=dict(type="int", default=0),
+            force_uncordon=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["grace_period"] < -1:
+        module.fail_json(msg=f"grace_period must be -1 (each pod's own) or 0 and more, got {params['grace_period']}")
+    if params["timeout"] <= 0 or params["eviction_concurrency"] < 1 or params["eviction_retry_delay"] <= 0:
+        module.fail_json(msg="timeout, eviction_retry_delay and eviction_concurrency must be greater than 0")
+    started = time.monotonic()
+    result = {"evicted": [], "deleted": [], "skipped": [], "blocking_pdbs": [], "was_unschedulable": False}
+    try:
+        drainer = NodeDrainer(module.client, params["name"], check_mode=module.check_mode)
+        before = bool(drainer.read_node().spec.unschedulable)
+        if params["state"] == "uncordoned":
+            changed, result["was_unschedulable"], message = drainer.uncordon(params["force_uncordon"])
+            after = before and not changed
+        else:
+            changed, result["was_unschedulable"] = drainer.cordon()
+            message = "cordoned"
+            after = True
+            if params["state"] == "drained":
+                result.update(drainer.drain(DrainOptions(
+                    grace_period=params["grace_period"], timeout=params["timeout"],
+                    pod_selector=params["pod_selector"], ignore_daemonsets=params["ignore_daemonsets"],
+                    delete_emptydir_data=params["delete_emptydir_data"], force=params["force"],
+                    disable_eviction=params["disable_eviction"], eviction_retry_delay=params["eviction_retry_delay"],
+                    skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
+                    concurrency=params["eviction_concurrency"])))
+                changed = changed or bool(result["evicted"] or result["deleted"])
+                message = "drained"
+    except NodepatchError as error:
+        module.fail_from(error, duration_seconds=round(time.monotonic() - started, 3), **result)
+    module.exit_json(changed=changed, unschedulable=after, message=message,
+                     duration_seconds=round(time.monotonic() - started, 3),
+                     diff={"before": {"unschedulable": before}, "after": {"unschedulable": after}}, **result)
+
+
+if __name__ == "__main__":
+    main()
