@@ -146,8 +146,6 @@ message:
   type: str
 """
 
-import time
-
 from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
@@ -175,35 +173,26 @@ def main() -> None:
     params = module.params
     if params["grace_period"] < -1:
         module.fail_json(msg=f"grace_period must be -1 (each pod's own) or 0 and more, got {params['grace_period']}")
-    if params["timeout"] <= 0 or params["eviction_concurrency"] < 1 or params["eviction_retry_delay"] <= 0:
-        module.fail_json(msg="timeout, eviction_retry_delay and eviction_concurrency must be greater than 0")
-    started = time.monotonic()
-    result = {"evicted": [], "deleted": [], "skipped": [], "blocking_pdbs": [], "was_unschedulable": False}
+    for option in ("timeout", "eviction_retry_delay", "eviction_concurrency"):
+        if params[option] <= 0:
+            module.fail_json(msg=f"{option} must be greater than 0, got {params[option]}")
+    if params["skip_wait_for_delete_timeout"] < 0:
+        module.fail_json(msg="skip_wait_for_delete_timeout must be 0 (wait for every pod) or more")
+    options = DrainOptions(
+        grace_period=params["grace_period"], timeout=params["timeout"], pod_selector=params["pod_selector"],
+        ignore_daemonsets=params["ignore_daemonsets"], delete_emptydir_data=params["delete_emptydir_data"],
+        force=params["force"], disable_eviction=params["disable_eviction"],
+        eviction_retry_delay=params["eviction_retry_delay"],
+        skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
+        concurrency=params["eviction_concurrency"])
     try:
-        drainer = NodeDrainer(module.client, params["name"], check_mode=module.check_mode)
-        before = bool(drainer.read_node().spec.unschedulable)
-        if params["state"] == "uncordoned":
-            changed, result["was_unschedulable"], message = drainer.uncordon(params["force_uncordon"])
-            after = before and not changed
-        else:
-            changed, result["was_unschedulable"] = drainer.cordon()
-            message = "cordoned"
-            after = True
-            if params["state"] == "drained":
-                result.update(drainer.drain(DrainOptions(
-                    grace_period=params["grace_period"], timeout=params["timeout"],
-                    pod_selector=params["pod_selector"], ignore_daemonsets=params["ignore_daemonsets"],
-                    delete_emptydir_data=params["delete_emptydir_data"], force=params["force"],
-                    disable_eviction=params["disable_eviction"], eviction_retry_delay=params["eviction_retry_delay"],
-                    skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
-                    concurrency=params["eviction_concurrency"])))
-                changed = changed or bool(result["evicted"] or result["deleted"])
-                message = "drained"
+        result = NodeDrainer(module.client, params["name"], check_mode=module.check_mode).ensure(
+            params["state"], options, force_uncordon=params["force_uncordon"])
     except NodepatchError as error:
-        module.fail_from(error, duration_seconds=round(time.monotonic() - started, 3), **result)
-    module.exit_json(changed=changed, unschedulable=after, message=message,
-                     duration_seconds=round(time.monotonic() - started, 3),
-                     diff={"before": {"unschedulable": before}, "after": {"unschedulable": after}}, **result)
+        module.fail_from(error)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
