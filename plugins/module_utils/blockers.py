@@ -1,7 +1,10 @@
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """May this node reboot now? The reboot window, blocking pods and Prometheus alerts, each answering with reasons.
-A check that cannot answer (Prometheus down, API error) blocks: not knowing is not a yes."""
+A check that cannot answer (Prometheus down, an API error) blocks: not knowing is not a yes.
+
+Time is always passed in (``now``), so the window's edges — midnight, the inclusive end, DST — are unit-tested."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import datetime
 import json
 import re
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 
@@ -17,121 +20,279 @@ try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 except ImportError:  # pragma: no cover - Python < 3.9 controllers are not supported
     ZoneInfo = None  # type: ignore[assignment,misc]
+    ZoneInfoNotFoundError = KeyError  # type: ignore[assignment,misc]
 
+UTC = datetime.timezone.utc
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-TIME_24H = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-TIME_12H = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*([ap]m)$", re.IGNORECASE)
+ALL_DAYS = ("su", "mo", "tu", "we", "th", "fr", "sa")
+# kured's day forms: two letters, three letters, the full name (any case), or 0-6 with 0 = Sunday.
+DAY_FORMS = {form: number for number, name in enumerate(DAY_NAMES) for form in (name[:2], name[:3], name)}
+TIME_24H = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?$")
+TIME_12H = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*([ap])\.?m\.?$", re.IGNORECASE)
+# kured's --blocking-pod-selector counts pods in every phase but these.
 FINISHED_PHASES = ("Succeeded", "Failed", "Unknown")
+DAYS_MATCH = ("current_day", "window_start")
 
 
 def parse_day(text: str) -> int:
-    """Weekday number (Monday 0) from kured's forms: su, sun, sunday (any case), or 0-6 with 0 = Sunday."""
+    """Weekday number (Monday 0, as Python counts) from kured's forms."""
     value = str(text).strip().lower()
-    if value.isdigit() and int(value) <= 6:
+    if value.isdigit():
+        if int(value) > 6:
+            raise ValueError(f"reboot_days: {text!r} is out of range; numbers go from 0 (Sunday) to 6 (Saturday)")
         return (int(value) - 1) % 7
-    for number, name in enumerate(DAY_NAMES):
-        if len(value) >= 2 and name.startswith(value):
-            return number
-    raise ValueError(f"reboot_days: {text!r} is not a day; use su, mo, tu, we, th, fr, sa or full names")
+    if value in DAY_FORMS:
+        return DAY_FORMS[value]
+    raise ValueError(f"reboot_days: {text!r} is not a day; use su, mo, tu, we, th, fr, sa, three-letter or full "
+                     "names, or 0-6 with 0 for Sunday")
 
 
 def parse_time_of_day(text: str, option: str) -> datetime.time:
+    """kured's forms (``15:04``, ``15:04:05``, ``15``, ``3pm``, ``03:04pm``) and a little more (``3:04 PM``)."""
     value = str(text).strip()
     match = TIME_24H.match(value)
-    if match:
-        hour, minute, second = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-    else:
+    twelve = None
+    if not match:
         match = TIME_12H.match(value)
         if not match:
-            raise ValueError(f"{option}: {text!r} is not a time of day; use HH:MM, HH:MM:SS or forms like 3pm, 3:30am")
-        hour, minute, second = int(match.group(1)) % 12, int(match.group(2) or 0), int(match.group(3) or 0)
-        if match.group(4).lower() == "pm":
-            hour += 12
+            raise ValueError(f"{option}: {text!r} is not a time of day; use HH:MM, HH:MM:SS, HH, or 12-hour forms "
+                             "like 3pm or 10:30pm")
+        twelve = match.group(4).lower()
+    hour, minute, second = int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
+    if twelve is not None:
+        if not 1 <= hour <= 12:
+            raise ValueError(f"{option}: {text!r} is out of range (12-hour times go from 1 to 12)")
+        hour = hour % 12 + (12 if twelve == "p" else 0)
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"{option}: {text!r} is out of range")
     return datetime.time(hour, minute, second)
 
 
+def load_zone(name: str) -> datetime.tzinfo:
+    if name.upper() in ("UTC", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as error:
+        raise ValueError(f"time_zone: {name!r} is not an IANA time zone name (like Europe/Berlin or "
+                         "America/New_York)") from error
+
+
+def wall_to_instant(day: datetime.date, wall: datetime.time, zone: datetime.tzinfo) -> datetime.datetime:
+    """The first instant at which the clocks of ``zone`` show ``wall`` (or later) on ``day``.
+
+    A wall time in a spring-forward gap does not exist: the first instant at or after it is the transition itself.
+    A repeated wall time (fall back) is taken at its first occurrence."""
+    naive = datetime.datetime.combine(day, wall)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == naive:
+        return first
+    # In a gap: fold=1 maps with the new offset to an earlier instant, fold=0 with the old one to a later one;
+    # the transition lies between. Bisect to the second.
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = first
+    if low > high:
+        low, high = high, low
+    while (high - low) > datetime.timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) >= naive:
+            high = middle
+        else:
+            low = middle
+    return high.replace(microsecond=0)
+
+
 @dataclass
 class RebootWindow:
+    """Days and a time range in a time zone, as kured's --reboot-days/--start-time/--end-time/--time-zone.
+
+    The range is wall-clock time in ``zone``, so DST moves nothing: 02:00-03:00 is 02:00-03:00 on the clock on
+    every day (on the night clocks go back, the repeated hour is inside twice; on the night they go forward,
+    wall times in the gap never happen). The end is inclusive to the end of its second, as in kured: 04:00
+    includes 04:00:00.999 but not 04:00:01. A start later than the end wraps past midnight. Which day must be
+    listed in ``days``:
+
+    - ``current_day`` (kured): the local day of the moment. A window 22:00-04:00 on ``mo`` covers Monday 00:00-04:00
+      and Monday 22:00-24:00, not Tuesday morning.
+    - ``window_start``: the day the window started. The same window covers Monday 22:00 to Tuesday 04:00.
+    """
+
     days: frozenset[int]
     start: datetime.time
     end: datetime.time
-    zone: t.Any
+    zone: datetime.tzinfo
+    days_match: str = "current_day"
 
     @classmethod
-    def parse(cls, days: t.Sequence[str], start: str, end: str, time_zone: str) -> RebootWindow:
+    def parse(cls, days: t.Sequence[str], start: str, end: str, time_zone: str,
+              days_match: str = "current_day") -> RebootWindow:
         if not days:
             raise ValueError("reboot_days is empty; give at least one day")
-        try:
-            zone = ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"time_zone: {time_zone!r} is not an IANA time zone name (like Europe/Berlin)") from error
+        if days_match not in DAYS_MATCH:
+            raise ValueError(f"reboot_days_match: {days_match!r} is not one of {', '.join(DAYS_MATCH)}")
         return cls(frozenset(parse_day(day) for day in days), parse_time_of_day(start, "start_time"),
-                   parse_time_of_day(end, "end_time"), zone)
+                   parse_time_of_day(end, "end_time"), load_zone(time_zone), days_match)
+
+    @property
+    def wraps(self) -> bool:
+        return self.start > self.end
+
+    @property
+    def always(self) -> bool:
+        return len(self.days) == 7 and self.start == datetime.time(0) and self.end >= datetime.time(23, 59, 59)
 
     def contains(self, moment: datetime.datetime) -> bool:
-        """kured's semantics: the day is the local day of ``moment``; the end is inclusive to its last instant;
-        a start later than the end wraps past midnight (a window 22:00-04:00 covers 23:00 and 03:00)."""
         local = moment.astimezone(self.zone)
-        if local.weekday() not in self.days:
-            return False
-        now = local.time().replace(tzinfo=None)
-        end_inclusive = self.end.replace(microsecond=999999)
-        if self.start <= self.end:
-            return self.start <= now <= end_inclusive
-        return now >= self.start or now <= end_inclusive
+        wall = local.time().replace(tzinfo=None)
+        end = self.end.replace(microsecond=999999)
+        day = local.date()
+        if not self.wraps:
+            inside = self.start <= wall <= end
+        elif wall >= self.start:
+            inside = True
+        else:
+            inside = wall <= end
+            if inside and self.days_match == "window_start":
+                day -= datetime.timedelta(days=1)
+        return inside and day.weekday() in self.days
+
+    def next_start(self, moment: datetime.datetime) -> datetime.datetime | None:
+        """The first instant after ``moment`` at which the window opens; None when it is open now."""
+        if self.contains(moment):
+            return None
+        today = moment.astimezone(self.zone).date()
+        candidates = []
+        for offset in range(-1, 9):
+            day = today + datetime.timedelta(days=offset)
+            for wall in (self.start, datetime.time(0)):
+                instant = wall_to_instant(day, wall, self.zone)
+                if instant > moment and self.contains(instant):
+                    candidates.append(instant)
+        return min(candidates) if candidates else None
 
     def describe(self) -> str:
         days = ",".join(DAY_NAMES[day][:2] for day in sorted(self.days))
-        return f"{days} {self.start.isoformat()}-{self.end.isoformat()} {self.zone.key}"
+        zone = getattr(self.zone, "key", None) or str(self.zone)
+        text = f"{days} {self.start.isoformat()}-{self.end.isoformat()} {zone}"
+        if self.wraps and self.days_match == "window_start":
+            text += " (days name the evening the window starts)"
+        return text
 
 
 @dataclass
 class AlertFilter:
-    ignore_regexp: str | None = None
+    """kured's alert rules: with a regexp, matching alerts are ignored, or with ``match_only`` are the only ones
+    that block; ``firing_only`` ignores pending alerts. ``label_matchers`` narrows to alerts carrying all the given
+    label values (for example ``severity: critical``)."""
+
+    regexp: str | None = None
     match_only: bool = False
     firing_only: bool = False
-    label_matchers: dict[str, str] | None = None
+    label_matchers: t.Mapping[str, str] | None = None
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.regexp:
+            try:
+                self._pattern = re.compile(self.regexp)
+            except re.error as error:
+                raise ValueError(f"alert_filter_regexp: {self.regexp!r} is not a regular expression: {error}") \
+                    from error
+
+    def counts(self, alert: t.Mapping[str, t.Any]) -> bool:
+        labels = alert.get("labels") or {}
+        state = alert.get("state")
+        if state not in ("firing", "pending") or (self.firing_only and state != "firing"):
+            return False
+        if self.label_matchers and any(labels.get(key) != str(value) for key, value in self.label_matchers.items()):
+            return False
+        if self._pattern is None:
+            return True
+        return bool(self._pattern.search(str(labels.get("alertname", "")))) == self.match_only
 
     def blocking(self, alerts: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
-        """Names of the alerts that block, following kured's alert-filter flags."""
-        pattern = re.compile(self.ignore_regexp) if self.ignore_regexp else None
-        names = []
-        for alert in alerts:
-            labels = alert.get("labels") or {}
-            name = labels.get("alertname", "?")
-            if self.firing_only and alert.get("state") != "firing":
-                continue
-            if self.label_matchers and any(labels.get(key) != value for key, value in self.label_matchers.items()):
-                continue
-            matched = bool(pattern and pattern.search(name))
-            if (self.match_only and not matched) or (not self.match_only and matched):
-                continue
-            names.append(name)
-        return sorted(set(names))
+        """Names of the alerts that block, sorted, each once."""
+        return sorted({str((alert.get("labels") or {}).get("alertname", "?")) for alert in alerts
+                       if self.counts(alert)})
 
 
 def prometheus_alerts(fetch: t.Callable[[str], bytes], base_url: str) -> list[dict[str, t.Any]]:
+    """The active alerts from Prometheus' /api/v1/alerts. Anything but a clean answer raises."""
     url = base_url.rstrip("/") + "/api/v1/alerts"
     try:
-        body = json.loads(fetch(url))
-    except NodepatchError:
-        raise
+        raw = fetch(url)
     except Exception as error:  # pylint: disable=broad-exception-caught
-        raise NodepatchError(f"cannot read alerts from Prometheus at {url}: {error}", target="prometheus") from error
-    if body.get("status") != "success":
-        raise NodepatchError(f"Prometheus at {url} answered {body.get('status')}: {body.get('error')}",
-                             target="prometheus")
-    return list((body.get("data") or {}).get("alerts") or [])
+        raise NodepatchError(f"cannot read alerts from Prometheus at {url}: {error}", target="prometheus",
+                             hint="check prometheus_url and that Prometheus is up") from error
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise NodepatchError(f"Prometheus at {url} answered something that is not JSON: {raw[:200]!r}",
+                             target="prometheus", hint="prometheus_url must be Prometheus' base URL") from error
+    if not isinstance(body, dict) or body.get("status") != "success":
+        detail = body.get("error") if isinstance(body, dict) else body
+        raise NodepatchError(f"Prometheus at {url} did not answer success: {detail}", target="prometheus")
+    alerts = (body.get("data") or {}).get("alerts")
+    if not isinstance(alerts, list):
+        raise NodepatchError(f"Prometheus at {url} answered without data.alerts", target="prometheus")
+    return alerts
+
+
+def pod_is_blocking(pod: t.Any) -> bool:
+    return (pod.status.phase if pod.status else None) not in FINISHED_PHASES
 
 
 def blocking_pods(client: t.Any, node: str, selectors: t.Sequence[str]) -> list[str]:
     """Unfinished pods on the node matching any selector (kured's --blocking-pod-selector)."""
-    found = []
+    found = set()
     for selector in selectors:
         pods = client.call(client.core.list_pod_for_all_namespaces, target=f"node/{node}",
-                           action="list the pods of", field_selector=f"spec.nodeName={node}", label_selector=selector)
-        found.extend(f"{pod.metadata.namespace}/{pod.metadata.name} ({selector})" for pod in pods.items
-                     if (pod.status.phase if pod.status else None) not in FINISHED_PHASES)
-    return sorted(set(found))
+                           action=f"list the pods matching {selector!r} of",
+                           field_selector=f"spec.nodeName={node}", label_selector=selector)
+        found.update(f"{pod.metadata.namespace}/{pod.metadata.name} ({selector})" for pod in pods.items
+                     if pod_is_blocking(pod))
+    return sorted(found)
+
+
+@dataclass
+class GateResult:
+    blocked: bool = False
+    reasons: list[str] = field(default_factory=list)
+    window_open: bool = True
+    next_window_start: str | None = None
+    blocking_pods: list[str] = field(default_factory=list)
+    blocking_alerts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {"blocked": self.blocked, "reasons": self.reasons, "window_open": self.window_open,
+                "next_window_start": self.next_window_start, "blocking_pods": self.blocking_pods,
+                "blocking_alerts": self.blocking_alerts}
+
+
+def evaluate_gate(now: datetime.datetime, window: RebootWindow,
+                  pods_check: t.Callable[[], list[str]] | None = None,
+                  alerts_check: t.Callable[[], list[str]] | None = None) -> GateResult:
+    """Every check runs, even when an earlier one already blocks, so the answer lists all reasons at once."""
+    result = GateResult()
+    result.window_open = window.contains(now)
+    if not result.window_open:
+        opens = window.next_start(now)
+        result.next_window_start = opens.astimezone(window.zone).isoformat() if opens else None
+        result.reasons.append(f"outside the reboot window {window.describe()}"
+                              + (f"; it opens {result.next_window_start}" if opens else ""))
+    if pods_check is not None:
+        try:
+            result.blocking_pods = pods_check()
+        except NodepatchError as error:
+            result.reasons.append(f"cannot check for blocking pods, so they block: {error}")
+        if result.blocking_pods:
+            result.reasons.append(f"blocking pods on the node: {', '.join(result.blocking_pods)}")
+    if alerts_check is not None:
+        try:
+            result.blocking_alerts = alerts_check()
+        except NodepatchError as error:
+            result.reasons.append(f"{error} (a Prometheus that cannot answer blocks)")
+        if result.blocking_alerts:
+            result.reasons.append(f"active Prometheus alerts: {', '.join(result.blocking_alerts)}")
+    result.blocked = bool(result.reasons)
+    return result
