@@ -455,10 +455,10 @@ class NodeDrainer:
 
     def _fail_blocked(self, blocked: dict[str, tuple[t.Any, str]], options: DrainOptions,
                       result: dict[str, t.Any]) -> t.NoReturn:
-        pods = [pod for pod, _ in blocked.values()]
+        pods = [entry[0] for entry in blocked.values()]
         covering = self.budgets_for(pods)
         result["blocking_pdbs"] = [pdb_summary(pdb, refs) for pdb, refs in covering]
-        covered = {ref for _, refs in covering for ref in refs}
+        covered = {ref for entry in covering for ref in entry[1]}
         parts = [f"{describe_pdb(pdb)}, refusing {', '.join(refs)}" for pdb, refs in covering]
         parts += [f"{ref} refused: {blocked[ref][1]}" for ref in sorted(set(blocked) - covered)]
         remaining = sorted(pod_ref(pod) for pod in self.pods_on_node().items)

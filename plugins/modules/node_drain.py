@@ -9,17 +9,27 @@ module: node_drain
 short_description: Cordon, drain (respecting PodDisruptionBudgets) or uncordon a Kubernetes node
 version_added: 0.1.0
 description:
-  - V(cordoned) marks the node unschedulable; V(drained) cordons it and evicts its pods through the Eviction API,
-    as C(kubectl drain) does; V(uncordoned) makes it schedulable again.
-  - Evictions run concurrently. An eviction a PodDisruptionBudget refuses (HTTP 429) is retried every
-    O(eviction_retry_delay) seconds until O(timeout); the failure then names the budgets and the pods still on the
-    node. Deletion is awaited with one watch, comparing pod UIDs, so a StatefulSet pod recreated under the same
-    name counts as gone.
-  - Pod rules follow C(kubectl drain) - DaemonSet pods are skipped with O(ignore_daemonsets), mirror pods always;
-    pods without a controller need O(force), pods with emptyDir volumes need O(delete_emptydir_data); finished
-    pods are deleted. A pod that may not be touched fails the task before anything is evicted.
-  - Cordoning records on the node (annotation C(nodepatch.kube/was-unschedulable)) whether it was already
-    cordoned before; V(uncordoned) then leaves an administrator's cordon alone unless O(force_uncordon=true).
+  - V(cordoned) marks the node unschedulable; V(drained) cordons it and removes its pods through the Eviction API,
+    as C(kubectl drain) does, so the API server enforces PodDisruptionBudgets; V(uncordoned) makes it schedulable
+    again.
+  - Pod rules follow C(kubectl drain) - DaemonSet pods are skipped with O(ignore_daemonsets) (a pod whose DaemonSet
+    no longer exists needs O(force)), mirror pods of static pods are always skipped, pods without a controller
+    need O(force), pods with emptyDir volumes need O(delete_emptydir_data), finished pods (C(Succeeded),
+    C(Failed)) are deleted. A pod that may not be removed fails the task B(before the cordon), so a drain that
+    cannot succeed changes nothing; the error lists every such pod with every rule it breaks.
+  - Evictions run concurrently (O(eviction_concurrency)). An eviction a PodDisruptionBudget refuses (HTTP 429) is
+    retried every O(eviction_retry_delay) seconds until O(timeout); the failure then names each budget with its
+    numbers, the pods it refused, and the pods still on the node. The node stays cordoned.
+  - Deletion is awaited with one watch on the node's pods, comparing UIDs, so a StatefulSet pod recreated under
+    the same name counts as gone. Evictions and deletions carry the pod's UID as a precondition, so a new pod
+    that took an old pod's name is never removed by mistake. Pods already terminating are awaited, not evicted
+    again.
+  - Cordoning records on the node, in the annotation C(nodepatch.kube/was-unschedulable) and in the same patch
+    as C(spec.unschedulable), whether the node was already cordoned before; a re-cordon keeps the first record.
+    V(uncordoned) then leaves an administrator's cordon alone unless O(force_uncordon=true), and removes the
+    annotation. A cordoned node without the annotation counts as cordoned by an administrator.
+  - Node patches carry the C(resourceVersion) that was read; a conflicting concurrent change re-reads and retries.
+  - See the collection's C(docs/drain.md) for the differences to C(kubectl drain).
 author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
@@ -35,15 +45,18 @@ options:
     choices: [cordoned, drained, uncordoned]
     default: drained
   grace_period:
-    description: Seconds each pod gets to terminate; V(-1) uses each pod's own setting, V(0) is honoured.
+    description:
+      - Seconds each pod gets to terminate; V(-1) uses each pod's own C(terminationGracePeriodSeconds).
+      - V(0) is sent as it is, which the API server treats as an immediate deletion, as C(kubectl drain
+        --grace-period=0) does.
     type: int
     default: -1
   timeout:
-    description: Seconds the whole drain may take, including eviction retries and waiting for deletion.
+    description: Seconds the whole drain may take, including eviction retries and waiting for the pods to go.
     type: int
     default: 300
   pod_selector:
-    description: Only pods matching this label selector are drained.
+    description: Only pods matching this label selector are considered; the others stay on the node.
     type: str
   ignore_daemonsets:
     description: Skip DaemonSet-managed pods (they would come straight back); without it they fail the drain.
@@ -70,11 +83,13 @@ options:
     type: int
     default: 16
   skip_wait_for_delete_timeout:
-    description: Pods deleted more than this many seconds ago count as gone (stuck in Terminating); V(0) waits.
+    description:
+      - Pods whose deletion started more than this many seconds ago count as gone (stuck in Terminating on an
+        unreachable kubelet), as C(kubectl drain --skip-wait-for-delete-timeout). V(0) waits for every pod.
     type: int
     default: 0
   force_uncordon:
-    description: With V(uncordoned), also uncordon a node an administrator had cordoned.
+    description: With V(uncordoned), also uncordon a node that was cordoned before nodepatch cordoned it.
     type: bool
     default: false
 attributes:
@@ -83,10 +98,11 @@ attributes:
     description: Lists what would be evicted and writes nothing.
   diff_mode:
     support: full
-    description: Shows C(spec.unschedulable) before and after.
+    description: Shows C(spec.unschedulable) and the C(nodepatch.kube/was-unschedulable) annotation before and after.
   idempotent:
     support: full
-    description: A drained node with nothing left to evict reports no change.
+    description: A drained node with nothing left to evict, or a cordoned or uncordoned node in that state, reports
+      no change.
 """
 
 EXAMPLES = r"""
@@ -111,7 +127,12 @@ evicted:
   elements: str
   sample: [shop/web-7d9f8-abcde]
 deleted:
-  description: Pods deleted directly (finished pods, or all with O(disable_eviction)).
+  description: Pods deleted directly - finished pods, or all with O(disable_eviction); in check mode, those that would be.
+  returned: always
+  type: list
+  elements: str
+terminating:
+  description: Pods that were already terminating when the drain started; awaited, not evicted again.
   returned: always
   type: list
   elements: str
@@ -121,29 +142,43 @@ skipped:
   type: list
   elements: dict
   sample: [{pod: kube-system/kured-x7k2p, reason: managed by DaemonSet kured}]
+refused:
+  description: Pods that may not be removed with the options given, each with the rules they break.
+  returned: when the drain is refused
+  type: list
+  elements: dict
+  sample: [{pod: shop/debug, reason: "has no controller, so nothing would recreate it (set force to remove it)"}]
 blocking_pdbs:
-  description: PodDisruptionBudgets that refused evictions until the timeout.
+  description:
+    - PodDisruptionBudgets that refused evictions until the timeout, with the pods they refused.
+    - In check mode, the budgets covering pods to evict that allow no disruption right now.
   returned: always
   type: list
   elements: dict
   sample: [{name: web-pdb, namespace: shop, min_available: "3", max_unavailable: null, disruptions_allowed: 0,
-            current_healthy: 3, desired_healthy: 3}]
+            current_healthy: 3, desired_healthy: 3, pods: [shop/web-7d9f8-abcde]}]
+pods_remaining:
+  description: Every pod still on the node when evictions timed out.
+  returned: when a PodDisruptionBudget blocked the drain
+  type: list
+  elements: str
 was_unschedulable:
-  description: Whether the node was cordoned before this collection cordoned it.
+  description: Whether the node was cordoned before nodepatch cordoned it (an administrator's cordon).
   returned: always
   type: bool
 unschedulable:
   description: Whether the node is cordoned after the task.
-  returned: always
+  returned: success
   type: bool
 duration_seconds:
   description: How long the task took.
   returned: always
   type: float
 message:
-  description: What happened to the node's schedulability.
-  returned: always
+  description: What happened to the node, for example C(drained), C(already drained), or why it was left cordoned.
+  returned: success
   type: str
+  sample: "left cordoned: it was cordoned before nodepatch came, by an administrator or another tool (set force_uncordon to uncordon it anyway)"
 """
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer

@@ -85,7 +85,9 @@ options:
     type: bool
     default: false
   alert_label_matchers:
-    description: Only alerts carrying all these label values count, for example C({severity: critical}).
+    description:
+      - Only alerts carrying all these labels, each with exactly the value given, count.
+      - For example, with C(severity) set to C(critical), warnings do not block.
     type: dict
   prometheus_validate_certs:
     description: Verify Prometheus' TLS certificate.
@@ -120,6 +122,8 @@ EXAMPLES = r"""
     prometheus_url: http://prometheus.monitoring:9090
     alert_filter_regexp: ^(Watchdog|InfoInhibitor)$
     alert_firing_only: true
+    alert_label_matchers:
+      severity: critical
   register: gate
 
 - name: Stop here when the node may not reboot

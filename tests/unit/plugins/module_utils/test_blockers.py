@@ -373,6 +373,6 @@ def test_blocking_pods_are_the_unfinished_matching_pods_of_the_node() -> None:
 
     client = NS(core=NS(list_pod_for_all_namespaces=list_pods),
                 call=lambda fn, *args, target, action, **kwargs: fn(*args, **kwargs))
-    assert blocking_pods(client, "n1", ["app=backup"]) == ["backup/pending (app=backup)",
-                                                          "backup/running (app=backup)"]
+    assert blocking_pods(client, "n1", ["app=backup"]) == [
+        "backup/pending (app=backup)", "backup/running (app=backup)"]
     assert calls == [{"field_selector": "spec.nodeName=n1", "label_selector": "app=backup"}]
