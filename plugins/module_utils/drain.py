@@ -17,6 +17,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, api_error
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
@@ -509,8 +510,11 @@ class NodeDrainer:
                         pending.pop(pod.metadata.uid, None)
                     if not pending or time.monotonic() >= deadline:
                         break
+            except ApiException as error:
+                if error.status in (401, 403):
+                    raise api_error(error, "watch the pods of", self.target) from error
+                time.sleep(0.2)  # an expired resourceVersion (410): list again, watch again
             except Exception:  # pylint: disable=broad-exception-caught
-                # An expired resourceVersion (410) or a dropped connection: list again, watch again.
-                time.sleep(0.2)
+                time.sleep(0.2)  # a dropped connection: list again, watch again
             finally:
                 stream.stop()
