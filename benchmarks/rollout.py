@@ -1,0 +1,163 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Roll-out benchmark: playbooks/patch_and_reboot.yml on a test bed of N nodes that all need a reboot, simulated
+reboot of a fixed duration, at a given concurrency; wall time against the ideal
+ceil(N / concurrency) × (drain + reboot + ready), and API requests per rebooted node."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from common import RequestMeter, Testbed, VENV_BIN, ansible_env, batches, log, median, table
+
+PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "patch_and_reboot.yml"
+LOCK_ANNOTATION = "weave.works/kured-node-lock"
+IN_PROGRESS = "weave.works/kured-reboot-in-progress"
+KURED = "not measurable here (module proxy 403)"
+
+
+class RolloutBench:
+    def __init__(self, testbed: Testbed, collections_root: Path, workdir: Path, reboot_delay: float) -> None:
+        self.testbed = testbed
+        self.collections_root = collections_root
+        self.workdir = workdir
+        self.reboot_delay = reboot_delay
+
+    def _clients(self) -> tuple[Any, Any]:
+        from kubernetes import client
+
+        api = self.testbed.client()
+        return client.CoreV1Api(api), client.AppsV1Api(api)
+
+    def reset(self, needing: bool = True) -> None:
+        """Every node schedulable, Ready, unmarked, needing a reboot (or not); the lock free."""
+        core, apps = self._clients()
+        for node in self.testbed.info["nodes"]:
+            self.testbed.cli("sentinel", node, "on" if needing else "off")
+            core.patch_node(node, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
+                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+        apps.patch_namespaced_daemon_set("kured", "kube-system", {"metadata": {"annotations": {LOCK_ANNOTATION: None}}})
+        self.wait(lambda: all(self.ready(core, node) for node in self.testbed.info["nodes"]), 120, "all nodes Ready")
+
+    @staticmethod
+    def ready(core: Any, node: str) -> bool:
+        conditions = core.read_node(node).status.conditions or []
+        return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+    @staticmethod
+    def wait(check: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+            time.sleep(0.05)
+
+    def reference_times(self) -> dict[str, float]:
+        """The ideal's parts, measured on this test bed: `kubectl drain` of one node (cordon + evict what it
+        carries), the simulated reboot (fixed), and ready = from the reboot's end to Ready with a new boot id."""
+        core, _ = self._clients()
+        node = self.testbed.info["nodes"][-1]
+        drains = []
+        for _ in range(3):
+            started = time.monotonic()
+            self.testbed.kubectl("drain", node, "--ignore-daemonsets", "--timeout=300s")
+            drains.append(time.monotonic() - started)
+            self.testbed.kubectl("uncordon", node)
+        boot_before = core.read_node(node).status.node_info.boot_id
+        started = time.monotonic()
+        self.testbed.cli("reboot", node, "--delay", str(self.reboot_delay))
+        self.wait(lambda: (core.read_node(node).status.node_info.boot_id != boot_before
+                           and self.ready(core, node)), 120, f"{node} back after a simulated reboot")
+        down = time.monotonic() - started
+        return {"drain_s": round(median(drains) or 0.0, 3), "reboot_s": self.reboot_delay,
+                "ready_s": round(max(0.0, down - self.reboot_delay), 3)}
+
+    def one(self, concurrency: int, reference: dict[str, float], meter: RequestMeter) -> dict[str, Any]:
+        nodes = len(self.testbed.info["nodes"])
+        self.reset(needing=True)
+        run_dir = self.workdir / f"rollout-{nodes}-{concurrency}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        extra = {
+            "patch_and_reboot_hosts": "testbed_nodes",
+            "patch_and_reboot_patch": False,
+            "safe_reboot_method": "command",
+            "safe_reboot_command": "{{ (nodepatch_testbed_reboot_command ~ ' --delay %g') | split }}"
+                                   % self.reboot_delay,
+            "safe_reboot_kubeconfig": self.testbed.info["kubeconfig"],
+            "safe_reboot_concurrency": concurrency,
+            "safe_reboot_drain_timeout": 120,
+            "safe_reboot_ready_timeout": 300,
+            "safe_reboot_lock_wait_timeout": 300,
+            "safe_reboot_lock_wait_sleep": 1,
+        }
+        vars_file = run_dir / "extra-vars.json"
+        vars_file.write_text(json.dumps(extra))
+        argv = [str(VENV_BIN / "ansible-playbook"), str(PLAYBOOK), "-i", self.testbed.info["inventory"],
+                "-e", f"@{vars_file}"]
+        env = ansible_env([self.collections_root], run_dir,
+                          {"NODEPATCH_TESTBED_DIR": str(self.testbed.state_dir), "PWD": str(run_dir)})
+        log(f"  roll-out of {nodes} nodes at concurrency {concurrency}")
+        meter.start()
+        started = time.monotonic()
+        proc = subprocess.run(argv, cwd=run_dir, env=env, text=True, capture_output=True, check=False)
+        wall = time.monotonic() - started
+        requests = meter.stop()
+        (run_dir / "ansible-playbook.log").write_text(proc.stdout + proc.stderr)
+        rebooted = 0
+        try:
+            report = json.loads((run_dir / "nodepatch-reports" / "rollout.json").read_text())
+            rebooted = sum(1 for row in report.get("nodes", []) if row.get("result") == "rebooted")
+        except (OSError, ValueError):
+            pass
+        per_node = reference["drain_s"] + reference["reboot_s"] + reference["ready_s"]
+        ideal = batches(nodes, concurrency) * per_node
+        overhead = (wall - ideal) / batches(nodes, concurrency)
+        ok = proc.returncode == 0 and rebooted == nodes
+        log(f"    {wall:.1f} s (ideal {ideal:.1f} s), {rebooted}/{nodes} rebooted, rc {proc.returncode}")
+        return {
+            "nodes": nodes, "concurrency": concurrency, "reboot_delay_s": self.reboot_delay, "ok": ok,
+            "rc": proc.returncode, "rebooted": rebooted, "wall_s": round(wall, 2), "ideal_s": round(ideal, 2),
+            "overhead_per_node_s": round(overhead, 2), "overhead_ratio": round(overhead / per_node, 3),
+            "requests": requests,
+            "requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
+            "kured": KURED,
+            "log": str(run_dir / "ansible-playbook.log"),
+            "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
+        }
+
+    def run(self, concurrencies: list[int]) -> dict[str, Any]:
+        nodes = len(self.testbed.info["nodes"])
+        self.reset(needing=False)
+        reference = self.reference_times()
+        log(f"roll-out benchmark, {nodes} nodes: ideal per node {reference}")
+        meter = RequestMeter(self.testbed)
+        meter.calibrate()
+        rows = [self.one(concurrency, reference, meter) for concurrency in concurrencies]
+        self.reset(needing=False)
+        return {"nodes": nodes, "reference": reference, "idle_requests_per_s": round(meter.idle_rate, 2),
+                "rows": rows}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    rows = []
+    for result in results:
+        for row in result["rows"]:
+            rows.append([row["nodes"], row["concurrency"], f"{row['rebooted']}/{row['nodes']}", row["wall_s"],
+                         row["ideal_s"], row["overhead_per_node_s"], f"{row['overhead_ratio'] * 100:.0f} %",
+                         row["requests_per_rebooted_node"], row["kured"]])
+    text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
+                  "API requests/node", "kured"], rows)
+    refs = [f"- {r['nodes']} nodes: drain {r['reference']['drain_s']} s (kubectl drain of one node), reboot "
+            f"{r['reference']['reboot_s']} s (simulated, fixed), ready {r['reference']['ready_s']} s"
+            for r in results]
+    errors = [f"- {row['nodes']} nodes, concurrency {row['concurrency']}: rc {row['rc']}, see {row['log']}"
+              for result in results for row in result["rows"] if not row["ok"]]
+    text += "\n\nIdeal = ceil(N / concurrency) × (drain + reboot + ready), measured per test bed:\n" + "\n".join(refs)
+    if errors:
+        text += "\n\nFailed roll-outs:\n" + "\n".join(errors)
+    return text

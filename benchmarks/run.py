@@ -1,0 +1,117 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Runs the drain and roll-out benchmarks on a local test bed, prints markdown tables, saves JSON.
+
+Benchmarks measure; they never assert. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import DEFAULT_TESTBED_DIR, REPO, Testbed, log, machine, staged_collections_root
+
+
+def ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks/run.sh", description=__doc__)
+    parser.add_argument("--smoke", action="store_true",
+                        help="quick check that the benchmarks still work: 10 pods, 1 run; 3 nodes, concurrency 1")
+    parser.add_argument("--only", choices=("drain", "rollout"), help="run one benchmark only")
+    parser.add_argument("--pods", type=ints, help="pods on the drained node (default 50,200)")
+    parser.add_argument("--runs", type=int, help="runs per tool and pod count (default 5)")
+    parser.add_argument("--nodes", type=ints, help="roll-out sizes (default 10,50)")
+    parser.add_argument("--concurrency", type=ints, help="roll-out concurrencies (default 1,3)")
+    parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
+    parser.add_argument("--drain-nodes", type=int, default=5, help="test bed size for the drain benchmark")
+    parser.add_argument("--testbed-dir", type=Path, default=DEFAULT_TESTBED_DIR,
+                        help=f"test bed state directory (default {DEFAULT_TESTBED_DIR.relative_to(REPO)}, the "
+                             "benchmarks' own; the shared .build/testbed is restored to its size afterwards)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="where JSON goes")
+    parser.add_argument("--keep-testbed", action="store_true", help="leave a test bed started here running")
+    args = parser.parse_args(argv)
+    smoke = args.smoke
+    args.pods = args.pods or ([10] if smoke else [50, 200])
+    args.runs = args.runs or (1 if smoke else 5)
+    args.nodes = args.nodes or ([3] if smoke else [10, 50])
+    args.concurrency = args.concurrency or ([1] if smoke else [1, 3])
+    args.reboot_delay = args.reboot_delay if args.reboot_delay is not None else (2.0 if smoke else 10.0)
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    import drain
+    import rollout
+
+    started = time.monotonic()
+    testbed = Testbed(args.testbed_dir)
+    was_up = testbed.load()
+    size_before = len(testbed.info["nodes"]) if was_up else 0
+    collections_root = staged_collections_root()
+    result: dict[str, Any] = {
+        "started_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": "smoke" if args.smoke else "full",
+        "command": "benchmarks/run.sh " + " ".join(argv),
+        "machine": machine(),
+        "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                                     capture_output=True, check=False).stdout.strip(),
+        "kured": "not measurable here: kured cannot be built (the Go module proxy answers 403 for "
+                 "github.com/kubereboot/kured, every version)",
+        "drain": None,
+        "rollout": [],
+    }
+    tables: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="nodepatch-bench-") as tmp:
+            workdir = Path(tmp)
+            if args.only in (None, "drain"):
+                testbed.ensure(args.drain_nodes)
+                result["drain"] = drain.DrainBench(testbed, collections_root, workdir).run(args.pods, args.runs)
+                result["testbed_versions"] = testbed.info.get("versions")
+                tables.append("### Drain\n\n" + drain.render(result["drain"]))
+                print(tables[-1] + "\n", flush=True)
+            if args.only in (None, "rollout"):
+                for nodes in args.nodes:
+                    testbed.ensure(nodes)
+                    bench = rollout.RolloutBench(testbed, collections_root, workdir, args.reboot_delay)
+                    result["rollout"].append(bench.run(args.concurrency))
+                    result["testbed_versions"] = testbed.info.get("versions")
+                tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
+                print(tables[-1] + "\n", flush=True)
+    finally:
+        if was_up and size_before:
+            if not testbed.load() or len(testbed.info["nodes"]) != size_before:
+                log(f"restoring the test bed in {testbed.state_dir} to {size_before} nodes")
+                testbed.cli("down", check=False)
+                testbed.cli("up", "--nodes", str(size_before), check=False)
+        elif not args.keep_testbed:
+            testbed.down()
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["tables"] = tables
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "latest-smoke" if args.smoke else "latest"
+    stamp = result["started_at"].replace(":", "").replace("-", "")
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    history = args.out / "history"
+    history.mkdir(exist_ok=True)
+    (history / f"{stamp}-{result['mode']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text("\n\n".join(tables) + "\n")
+    log(f"results: {args.out / (name + '.json')} ({result['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
