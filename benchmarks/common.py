@@ -150,11 +150,31 @@ class RequestMeter:
         total = sum(delta.values()) - 1  # the scrape that opened the window
         by_call = {" ".join(part for part in key if part): value for key, value in delta.most_common() if value}
         return {
+            "client": client_requests(delta),
             "total": total,
             "net": max(0, round(total - self.idle_rate * elapsed)),
             "window_s": round(elapsed, 2),
             "by_call": by_call,
         }
+
+
+# Requests the control plane makes in reaction to a drain or a reboot, not the tool: status writes of the
+# controllers and of kwok, events, leases, the ReplicaSet controller's replacement pods, the scheduler's
+# bindings, kwok finishing pod deletions, and the eviction handler's own PodDisruptionBudget reads (one LIST per
+# eviction request, GETs when it retries a conflicting PDB status update; it calls itself through the API).
+def _reaction(verb: str, resource: str, subresource: str) -> bool:
+    return (subresource == "status" or resource in ("events", "leases")
+            or (verb == "POST" and resource == "pods" and subresource in ("", "binding"))
+            or (verb == "DELETE" and resource == "pods")
+            or (verb == "GET" and resource == "poddisruptionbudgets"))
+
+
+def client_requests(delta: Counter[tuple[str, str, str]]) -> int:
+    """The tool's own requests in a window: the delta minus the control plane's reactions (see _reaction)."""
+    own = sum(value for key, value in delta.items() if not _reaction(*key))
+    evictions = delta[("POST", "pods", "eviction")]
+    pdb_lists = delta[("LIST", "poddisruptionbudgets", "")]
+    return own - pdb_lists + max(0, pdb_lists - evictions) - 1  # minus the scrape that opened the window
 
 
 # ---------------------------------------------------------------------------------------------- tools

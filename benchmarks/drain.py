@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (RequestMeter, Testbed, VENV_BIN, ansible_env, kubernetes_core_path, kubernetes_core_version,
-                    log, median, table)
+from common import VENV_BIN, RequestMeter, Testbed, ansible_env, kubernetes_core_path, kubernetes_core_version, log, median, table
 
 REPLICAS = 10
 NAMESPACE_PREFIX = "bench-drain"
@@ -164,7 +163,8 @@ class DrainBench:
         left = self.pods_left(namespace)
         ok = rc == 0 and left == 0
         self.set_unschedulable([self.target], False)
-        log(f"  {tool}: {pods} pods, {wall:.1f} s, {requests['net']} requests (net), rc {rc}, "
+        log(f"  {tool}: {pods} pods, {wall:.1f} s, {requests['client']} requests by the tool "
+            f"({requests['net']} cluster-wide), rc {rc}, "
             f"{left} pods left{'' if ok else ' — FAILED: ' + _last_line(output)}")
         return {"tool": tool, "pods": pods, "wall_s": round(wall, 3), "rc": rc, "ok": ok, "pods_left": left,
                 "requests": requests, "error": None if ok else _last_line(output)}
@@ -217,6 +217,7 @@ def summarize(samples: list[dict[str, Any]], pod_counts: list[int]) -> list[dict
                 "pods": pods, "tool": tool, "runs": len(mine), "ok": len(good),
                 "median_wall_s": wall,
                 "ratio_to_kubectl": round(wall / kubectl, 2) if wall and kubectl else None,
+                "median_requests_client": median([s["requests"]["client"] for s in good]),
                 "median_requests_net": median([s["requests"]["net"] for s in good]),
                 "median_requests_total": median([s["requests"]["total"] for s in good]),
                 "first_error": next((s["error"] for s in mine if not s["ok"]), None),
@@ -228,9 +229,12 @@ def render(result: dict[str, Any]) -> str:
     rows = []
     for row in result["summary"]:
         rows.append([row["pods"], row["tool"], f"{row['ok']}/{row['runs']}", row["median_wall_s"],
-                     row["ratio_to_kubectl"], row["median_requests_net"], row["median_requests_total"]])
-    text = table(["pods", "tool", "ok runs", "median wall s", "ratio to kubectl", "API requests (net)",
-                  "API requests (raw)"], rows)
+                     row["ratio_to_kubectl"], row["median_requests_client"], row["median_requests_net"]])
+    text = table(["pods", "tool", "ok runs", "median wall s", "ratio to kubectl", "API requests by the tool",
+                  "API requests, whole cluster"], rows)
+    text += (f"\n\nansible-playbook start-up alone (one no-op task): {result['ansible_noop_s']} s. "
+             f"kubernetes.core {result['kubernetes_core_version']}. Whole-cluster requests are net of the idle "
+             f"background ({result['idle_requests_per_s']}/s) and include the control plane's reactions.")
     errors = [f"- {row['tool']} ({row['pods']} pods): {row['first_error']}" for row in result["summary"]
               if row["first_error"]]
     if errors:

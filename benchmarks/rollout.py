@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RequestMeter, Testbed, VENV_BIN, ansible_env, batches, log, median, table
+from common import VENV_BIN, RequestMeter, Testbed, ansible_env, batches, log, median, table
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "patch_and_reboot.yml"
 LOCK_ANNOTATION = "weave.works/kured-node-lock"
@@ -86,8 +86,7 @@ class RolloutBench:
             "patch_and_reboot_hosts": "testbed_nodes",
             "patch_and_reboot_patch": False,
             "safe_reboot_method": "command",
-            "safe_reboot_command": "{{ (nodepatch_testbed_reboot_command ~ ' --delay %g') | split }}"
-                                   % self.reboot_delay,
+            "safe_reboot_command": f"{{{{ (nodepatch_testbed_reboot_command ~ ' --delay {self.reboot_delay:g}') | split }}}}",
             "safe_reboot_kubeconfig": self.testbed.info["kubeconfig"],
             "safe_reboot_concurrency": concurrency,
             "safe_reboot_drain_timeout": 120,
@@ -124,7 +123,8 @@ class RolloutBench:
             "rc": proc.returncode, "rebooted": rebooted, "wall_s": round(wall, 2), "ideal_s": round(ideal, 2),
             "overhead_per_node_s": round(overhead, 2), "overhead_ratio": round(overhead / per_node, 3),
             "requests": requests,
-            "requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
+            "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,
+            "cluster_requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
             "kured": KURED,
             "log": str(run_dir / "ansible-playbook.log"),
             "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
@@ -149,9 +149,9 @@ def render(results: list[dict[str, Any]]) -> str:
         for row in result["rows"]:
             rows.append([row["nodes"], row["concurrency"], f"{row['rebooted']}/{row['nodes']}", row["wall_s"],
                          row["ideal_s"], row["overhead_per_node_s"], f"{row['overhead_ratio'] * 100:.0f} %",
-                         row["requests_per_rebooted_node"], row["kured"]])
+                         row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"], row["kured"]])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
-                  "API requests/node", "kured"], rows)
+                  "API requests/node (tool)", "API requests/node (cluster)", "kured"], rows)
     refs = [f"- {r['nodes']} nodes: drain {r['reference']['drain_s']} s (kubectl drain of one node), reboot "
             f"{r['reference']['reboot_s']} s (simulated, fixed), ready {r['reference']['ready_s']} s"
             for r in results]
