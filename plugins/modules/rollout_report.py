@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -10,19 +11,25 @@ short_description: Summarise a roll-out as a table, JSON and a self-contained HT
 version_added: 0.1.0
 description:
   - Takes the per-node records the C(safe_reboot) role keeps (C(safe_reboot_record)) and computes, per node, the
-    lock wait, drain and down time, and for the roll-out the counts, the wall time and the most nodes rebooting at
-    once.
-  - Writes the JSON and an HTML page (inline CSS and SVG, nothing fetched) with a timeline bar per node, and
-    returns the table as text.
+    lock wait, drain and down time, and for the roll-out the counts per result, the wall time and the most nodes
+    rebooting, cordoned and holding the lock at once.
+  - Returns the table as text (node, needed, why, pods evicted, lock wait, drain, down time, kernel before and
+    after, result) and optionally writes the JSON and a self-contained HTML page (inline CSS and SVG, nothing
+    fetched, no script) with a timeline bar per node on a shared UTC time axis.
+  - Runs on the controller. The output depends on the records only, so the same records give the same files.
+  - See C(docs/report.md) for what the HTML report shows.
 author:
   - nodepatch maintainers (@nodepatch)
 options:
   records:
     description:
       - One record per node - node, host, needed, reasons, blocked, blocked_reasons, result (rebooted, not-needed,
-        blocked, failed, skipped), error, pods_evicted, kernel_before, kernel_after, and a timeline of epoch
-        seconds (started, lock_requested, lock_acquired, drain_started, drain_finished, reboot_started,
-        node_ready, uncordoned, lock_released, finished; any may be missing).
+        blocked, failed, skipped), error, pods_evicted, kernel_before, kernel_after, boot_id_before, boot_id_after,
+        was_unschedulable, and a timeline of epoch seconds in UTC (started, lock_requested, lock_acquired,
+        drain_started, drain_finished, reboot_started, node_ready, uncordoned, lock_released, finished).
+      - Any key may be missing - a node that was not needed has only started and finished, a failed node stops
+        where it failed. Timeline values may also be numeric strings or ISO 8601 timestamps; others are left out
+        with a warning.
     type: list
     elements: dict
     required: true
@@ -41,11 +48,11 @@ attributes:
     support: full
     description: Computes everything and writes no file.
   diff_mode:
-    support: partial
-    description: Shows which files would change.
+    support: full
+    description: Shows which report files would change, as a content hash and size before and after.
   idempotent:
     support: full
-    description: Files whose content is already the same are not rewritten.
+    description: A file whose content is already the same is not rewritten, so the same records give C(changed=false).
 """
 
 EXAMPLES = r"""
@@ -71,18 +78,29 @@ table:
   returned: always
   type: str
 lines:
-  description: The table, one line per item, for ansible.builtin.debug.
+  description: The table, one line per item, then a one-line summary; for ansible.builtin.debug.
   returned: always
   type: list
   elements: str
 summary:
-  description: Counts per result, wall time, pods evicted, most nodes rebooting at once.
+  description:
+    - Counts per result (V(other) counts results the report does not know), nodes that needed a reboot, first
+      and last recorded moment (epoch seconds) and the wall time between them, pods evicted, the failed and
+      blocked nodes.
+    - C(max_concurrent_reboots) is the most nodes between reboot started and Ready at one instant,
+      C(max_concurrent_disrupted) the most between drain started and uncordoned, C(max_concurrent_lock_holders)
+      the most between lock acquired and released.
   returned: always
   type: dict
-  sample: {nodes: 5, rebooted: 3, failed: 0, blocked: 0, not_needed: 2, skipped: 0, wall_seconds: 41.2,
-           max_concurrent_reboots: 1, pods_evicted: 12}
+  sample: {nodes: 5, rebooted: 3, failed: 0, blocked: 1, not_needed: 1, skipped: 0, other: 0, needed: 4,
+           started: 1732320000.0, finished: 1732320181.5, wall_seconds: 181.5, max_concurrent_reboots: 1,
+           max_concurrent_disrupted: 1, max_concurrent_lock_holders: 1, pods_evicted: 12, failed_nodes: [],
+           blocked_nodes: [worker-4]}
 nodes:
-  description: One row per node with its durations in seconds (null where the phase did not happen).
+  description:
+    - One row per node in the order the nodes started - the record's fields, the timeline as epoch seconds, and
+      C(lock_wait_seconds), C(drain_seconds), C(down_seconds), C(total_seconds) (null where the phase did not
+      happen), C(failed_during) (the phase a failed node stopped in).
   returned: always
   type: list
   elements: dict
@@ -96,39 +114,58 @@ json_path:
   type: str
 """
 
+import hashlib
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.report import (
-    node_row,
+    build,
     render_html,
     render_json,
     render_table,
-    summarise,
+    summary_line,
 )
 
 
-def write_if_changed(module: AnsibleModule, path: str, content: str) -> bool:
+def fingerprint(content: bytes | None) -> str:
+    if content is None:
+        return "(absent)"
+    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]} ({len(content)} bytes)"
+
+
+def read_current(module: AnsibleModule, path: str) -> bytes | None:
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == content:
-                return False
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
-        pass
+        return None
     except OSError as error:
-        module.fail_json(msg=f"cannot read {path}: {error.strerror}")
-    if module.check_mode:
-        return True
+        module.fail_json(msg=f"Cannot read the existing report {path}: {error.strerror}; check the path and its "
+                             "permissions, or choose another path")
+        raise  # pragma: no cover - fail_json exits
+
+
+def write_atomically(module: AnsibleModule, path: str, content: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        os.replace(temporary, path)
+        os.makedirs(directory, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".rollout-report-", dir=directory)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(content)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
     except OSError as error:
-        module.fail_json(msg=f"cannot write {path}: {error.strerror}")
-    return True
+        module.fail_json(msg=f"Cannot write the report {path}: {error.strerror}; check that the directory "
+                             f"{directory} is writable by the user running the play")
 
 
 def main() -> None:
@@ -143,22 +180,38 @@ def main() -> None:
     )
     params = module.params
     try:
-        rows = sorted((node_row(record) for record in params["records"]), key=lambda row: str(row["node"]))
+        rows, summary = build(params["records"])
     except (TypeError, ValueError) as error:
-        module.fail_json(msg=f"records: a record is malformed ({error}); pass safe_reboot_record dictionaries")
-    summary = summarise(rows)
+        module.fail_json(msg=f"records: a record is malformed ({error}); pass the safe_reboot_record dictionaries "
+                             "the safe_reboot role keeps")
+        return  # pragma: no cover - fail_json exits
+    for row in rows:
+        if row["ignored_timeline_keys"]:
+            module.warn(f"node {row['node']}: timeline entries {', '.join(row['ignored_timeline_keys'])} are not "
+                        "times (epoch seconds or ISO 8601) and were left out of the report")
     table = render_table(rows)
-    result = {"table": table, "lines": table.splitlines(), "summary": summary, "nodes": rows}
-    outputs = {"html_path": (params["html_path"], lambda: render_html(params["title"], rows, summary)),
-               "json_path": (params["json_path"], lambda: render_json(params["title"], rows, summary))}
-    changed_files = []
-    for key, (path, render) in outputs.items():
-        if path:
-            result[key] = path
-            if write_if_changed(module, path, render()):
-                changed_files.append(path)
-    module.exit_json(changed=bool(changed_files), diff={"before": {"changed_files": []},
-                                                        "after": {"changed_files": changed_files}}, **result)
+    result = {"changed": False, "table": table, "lines": table.splitlines() + [summary_line(summary)],
+              "summary": summary, "nodes": rows}
+    renderers = {"html_path": lambda: render_html(params["title"], rows, summary),
+                 "json_path": lambda: render_json(params["title"], rows, summary)}
+    before, after = {}, {}
+    for key, render in renderers.items():
+        path = params[key]
+        if not path:
+            continue
+        result[key] = path
+        content = render().encode("utf-8")
+        current = read_current(module, path)
+        if current == content:
+            continue
+        before[path], after[path] = fingerprint(current), fingerprint(content)
+        result["changed"] = True
+        if not module.check_mode:
+            write_atomically(module, path, content)
+    if module._diff:
+        result["diff"] = {"before": before, "after": after, "before_header": "report files",
+                          "after_header": "report files"}
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
