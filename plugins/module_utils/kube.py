@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
@@ -51,27 +52,50 @@ KUBE_AUTH_ARGSPEC: dict[str, dict[str, t.Any]] = dict(
 HINTS = {
     401: "the credentials were refused: check the token or client certificate of the kubeconfig",
     403: "the identity lacks this permission: deploy/rbac.yml grants what the collection needs",
-    404: "it does not exist (check the name and namespace)",
-    409: "it changed meanwhile; re-run to work from its current state",
-    422: "the API server rejected the values",
+    404: "it was not found: check the name and the namespace",
+    409: "it changed or exists already (conflict): re-read it and retry, or re-run the task",
+    422: "the API server rejected the values: check the options given",
+    429: "the API server is throttling requests: retry later or lower the concurrency",
 }
+FORBIDDEN = re.compile(r'cannot (?P<verb>[\w-]+) resource "(?P<resource>[^"]+)" in API group "(?P<group>[^"]*)"'
+                       r'(?: in the namespace "(?P<namespace>[^"]+)")?')
+
+
+def forbidden_hint(api_message: str) -> str | None:
+    """Name the verb and resource the RBAC lacks, from the API server's own 403 message."""
+    match = FORBIDDEN.search(api_message or "")
+    if not match:
+        return None
+    group = match["group"] or "core"
+    where = f"in namespace {match['namespace']}" if match["namespace"] else "cluster-wide"
+    return (f"the identity may not {match['verb']} {match['resource']} (API group {group}) {where}; "
+            f"deploy/rbac.yml grants the collection's permissions (kubectl apply -f deploy/rbac.yml)")
 
 
 def api_error(error: ApiException, action: str, target: str) -> NodepatchError:
     """Turn an ApiException into what failed, on which object, why (the API's own words) and what to do."""
     status = getattr(error, "status", 0) or 0
     api_message = ""
+    api_reason = ""
     body = getattr(error, "body", None)
     if body:
+        if isinstance(body, bytes):
+            body = body.decode("utf-8", "replace")
         try:
-            api_message = json.loads(body).get("message", "")
-        except (ValueError, AttributeError):
+            decoded = json.loads(body)
+            api_message = str(decoded.get("message", "")) if isinstance(decoded, dict) else ""
+            api_reason = str(decoded.get("reason", "")) if isinstance(decoded, dict) else ""
+        except ValueError:
             api_message = str(body)[:300]
-    reason = getattr(error, "reason", "") or "error"
+    reason = getattr(error, "reason", "") or api_reason or "error"
     message = f"cannot {action} {target}: HTTP {status} {reason}"
     if api_message:
         message += f": {api_message}"
-    return NodepatchError(message, target=target, hint=HINTS.get(status), details={"status": status})
+    hint = forbidden_hint(api_message) if status == 403 else None
+    if status >= 500 and not hint:
+        hint = "the API server failed; it was retried with backoff, check its health and retry"
+    return NodepatchError(message, target=target, hint=hint or HINTS.get(status),
+                          details={"status": status, "api_reason": api_reason or reason, "api_message": api_message})
 
 
 def is_transient(error: BaseException, retry_429: bool = True) -> bool:
@@ -96,21 +120,28 @@ class KubeClient:
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> KubeClient:
+        """A client from the shared connection options, in kubernetes.core's order: a kubeconfig (given, or the
+        default one) unless only ``host`` is given; in a pod with nothing given, the service account; then the
+        explicit options override what the kubeconfig said."""
         configuration = k8s_client.Configuration()
         try:
-            if params.get("host"):
-                configuration.host = params["host"]
-                if params.get("api_key"):
-                    configuration.api_key = {"authorization": "Bearer " + params["api_key"]}
-            elif params.get("kubeconfig") or params.get("context") or not os.path.exists(IN_CLUSTER_TOKEN):
+            if params.get("kubeconfig") or params.get("context"):
                 k8s_config.load_kube_config(config_file=params.get("kubeconfig"), context=params.get("context"),
                                             client_configuration=configuration, persist_config=False)
-            else:
-                k8s_config.load_incluster_config(client_configuration=configuration)
+            elif not params.get("host"):
+                if os.path.exists(IN_CLUSTER_TOKEN) and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                    k8s_config.load_incluster_config(client_configuration=configuration)
+                else:
+                    k8s_config.load_kube_config(client_configuration=configuration, persist_config=False)
         except (ConfigException, OSError, TypeError, ValueError) as error:
             raise NodepatchError(
                 f"cannot load the Kubernetes connection: {error}",
-                hint="give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with api_key") from error
+                hint="give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with api_key (K8S_AUTH_HOST, "
+                     "K8S_AUTH_API_KEY), or run in a pod with a service account") from error
+        if params.get("host"):
+            configuration.host = params["host"]
+        if params.get("api_key"):
+            configuration.api_key = {"authorization": "Bearer " + params["api_key"]}
         overrides = {"validate_certs": "verify_ssl", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file",
                      "client_key": "key_file", "proxy": "proxy"}
         for option, attribute in overrides.items():

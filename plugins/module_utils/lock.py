@@ -5,92 +5,138 @@
 Backend ``daemonset``: an annotation on a DaemonSet holding exactly the JSON kured's Go structs marshal —
 ``{"nodeID":..,"metadata":{"unschedulable":..},"created":..,"TTL":ns}`` for one holder,
 ``{"maxOwners":N,"locks":[...]}`` for several. Backend ``lease``: one coordination.k8s.io/v1 Lease per slot,
-``<name>-0`` … ``<name>-(N-1)``.
+``<lease_name>-0`` … ``<lease_name>-(N-1)``; a slot is free when it is absent, has no holder, or its
+``renewTime + leaseDurationSeconds`` has passed.
+
+The decisions (parse, prune, may I take it, what to write) are pure functions at the top of this file; the
+``RebootLock`` class below only reads, calls them, and writes with the object's resourceVersion.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import re
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.durations import (
     NANOS_PER_SECOND,
+    datetime_to_nanos,
     format_go_time,
+    format_micro_time,
     parse_go_time,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 
-CONFLICT_RETRIES = 20
+MERGE_PATCH = "application/merge-patch+json"
+MAX_CONFLICTS = 200
+LEASE_UNSCHEDULABLE_ANNOTATION = "nodepatch.kube/unschedulable"
+LEASE_MANAGED_BY = {"app.kubernetes.io/managed-by": "nodepatch.kube"}
+
+
+# --------------------------------------------------------------------------------------------- pure logic
 
 
 @dataclass
 class Holder:
+    """One entry of the lock. ``created_ns`` is when it was written (kured's ``created``); expiry counts from
+    ``renewed_ns`` when set (Leases), else from ``created_ns``."""
+
     node_id: str
     created_ns: int
     ttl_ns: int = 0
     unschedulable: bool = False
     stale: bool = False
     created_text: str = ""
+    renewed_ns: int | None = None
+    slot: str | None = None
 
     def expired(self, now_ns: int) -> bool:
-        # The TTL stored with the lock counts, not the reader's: kured decides the same way.
-        return self.ttl_ns > 0 and now_ns - self.created_ns >= self.ttl_ns
+        # The TTL stored with the lock counts, not the reader's: a lock keeps the TTL it was taken under.
+        start = self.created_ns if self.renewed_ns is None else self.renewed_ns
+        return self.ttl_ns > 0 and now_ns - start >= self.ttl_ns
 
     def to_kured(self) -> dict[str, t.Any]:
+        # Field order is Go's struct order: nodeID, metadata, created, TTL.
         return {"nodeID": self.node_id, "metadata": {"unschedulable": self.unschedulable},
                 "created": self.created_text or format_go_time(self.created_ns), "TTL": self.ttl_ns}
 
     def report(self, now_ns: int) -> dict[str, t.Any]:
-        return {"holder": self.node_id, "created": self.created_text or format_go_time(self.created_ns),
-                "ttl_seconds": self.ttl_ns / NANOS_PER_SECOND, "unschedulable": self.unschedulable,
-                "expired": self.expired(now_ns), "stale": self.stale}
+        entry = {"holder": self.node_id, "created": self.created_text or format_go_time(self.created_ns),
+                 "ttl_seconds": self.ttl_ns / NANOS_PER_SECOND, "unschedulable": self.unschedulable,
+                 "expired": self.expired(now_ns), "stale": self.stale}
+        if self.slot is not None:
+            entry["slot"] = self.slot
+        return entry
+
+
+@dataclass
+class Annotation:
+    """A parsed lock annotation: its holders, the form it was written in and the maxOwners it declared."""
+
+    holders: list[Holder] = field(default_factory=list)
+    form: str = "absent"  # absent | single | multi
+    max_owners: int | None = None
 
 
 def holder_from_kured(entry: t.Mapping[str, t.Any]) -> Holder | None:
     node_id = entry.get("nodeID") or ""
-    if not node_id:
+    if not isinstance(node_id, str) or not node_id:
         return None
     metadata = entry.get("metadata") or {}
     created = entry.get("created") or ""
     try:
         created_ns = parse_go_time(created)
     except ValueError:
-        created_ns = 0  # unreadable creation time: treat as old, so a TTL lets it expire
-    return Holder(node_id, created_ns, int(entry.get("TTL") or 0),
-                  bool(metadata.get("unschedulable", False)) if isinstance(metadata, dict) else False,
-                  created_text=created)
+        created_ns = 0  # an unreadable creation time counts as very old, so a TTL lets it expire
+    try:
+        ttl_ns = int(entry.get("TTL") or 0)
+    except (TypeError, ValueError):
+        ttl_ns = 0
+    unschedulable = bool(metadata.get("unschedulable", False)) if isinstance(metadata, dict) else False
+    return Holder(node_id, created_ns, ttl_ns, unschedulable, created_text=str(created))
 
 
-def parse_annotation(raw: str | None) -> list[Holder]:
-    """Holders in either of kured's forms; an empty or absent annotation means no holder."""
-    if not raw:
-        return []
+def parse_annotation(raw: str | None) -> Annotation:
+    """Holders in either of kured's forms, whatever max_holders says; absent or empty means no holder."""
+    if raw is None or not raw.strip():
+        return Annotation()
     try:
         value = json.loads(raw)
     except ValueError as error:
         raise NodepatchError(f"the lock annotation is not JSON: {raw[:200]!r}",
-                             hint="fix or remove the annotation by hand") from error
+                             hint="a person or another tool wrote it; fix or remove the annotation by hand") from error
     if not isinstance(value, dict):
-        raise NodepatchError(f"the lock annotation is not a JSON object: {raw[:200]!r}")
-    entries = value.get("locks") if "locks" in value or "maxOwners" in value else [value]
-    holders = [holder_from_kured(entry) for entry in entries or [] if isinstance(entry, dict)]
-    return [holder for holder in holders if holder]
+        raise NodepatchError(f"the lock annotation is not a JSON object: {raw[:200]!r}",
+                             hint="fix or remove the annotation by hand")
+    if "locks" in value or "maxOwners" in value:
+        entries = value.get("locks") or []
+        holders = [holder_from_kured(entry) for entry in entries if isinstance(entry, dict)]
+        max_owners = value.get("maxOwners")
+        return Annotation([holder for holder in holders if holder], "multi",
+                          max_owners if isinstance(max_owners, int) else None)
+    holder = holder_from_kured(value)
+    return Annotation([holder] if holder else [], "single")
 
 
-def serialize_annotation(holders: list[Holder], max_holders: int) -> str | None:
-    """kured's JSON, compact like Go's encoding/json; None (delete the key) when nobody holds the lock."""
-    if max_holders == 1:
+def serialize_annotation(holders: t.Sequence[Holder], max_holders: int) -> str | None:
+    """kured's JSON, compact like Go's encoding/json; None (delete the key) when nobody holds a single lock.
+
+    max_holders 1 writes the single form; should more than one holder remain (a multi lock read while
+    configured for one), the multi form keeps them all rather than dropping anyone's entry.
+    """
+    if max_holders == 1 and len(holders) <= 1:
         if not holders:
             return None
         return json.dumps(holders[0].to_kured(), separators=(",", ":"))
-    return json.dumps({"maxOwners": max_holders, "locks": [holder.to_kured() for holder in holders]},
+    return json.dumps({"maxOwners": max(max_holders, 1), "locks": [holder.to_kured() for holder in holders]},
                       separators=(",", ":"))
 
 
-def prune(holders: list[Holder], now_ns: int) -> list[Holder]:
-    """Drop expired entries and repeated holders (kured can leave both behind); the first entry of a holder wins."""
+def prune(holders: t.Sequence[Holder], now_ns: int) -> list[Holder]:
+    """Drop expired entries and repeated holders (kured can leave both behind); a holder's first live entry wins."""
     seen: set[str] = set()
     kept = []
     for holder in holders:
@@ -102,11 +148,77 @@ def prune(holders: list[Holder], now_ns: int) -> list[Holder]:
 
 
 @dataclass
-class LockResult:
-    acquired: bool
-    changed: bool
-    holders: list[dict[str, t.Any]]
-    message: str
+class Decision:
+    """What acquiring would do: ``held`` (already ours), ``take`` (write ``holders``) or ``full``."""
+
+    outcome: str
+    holders: list[Holder]
+    blocking: list[Holder] = field(default_factory=list)
+
+
+def decide_acquire(current: t.Sequence[Holder], me: Holder, now_ns: int, max_holders: int,
+                   break_stale: bool = False) -> Decision:
+    """Re-entrant acquisition on the live entries; stale holders (``stale`` set by the caller) only give way
+    with ``break_stale``."""
+    live = prune(current, now_ns)
+    if any(entry.node_id == me.node_id for entry in live):
+        return Decision("held", live)
+    counted = [entry for entry in live if not (break_stale and entry.stale)]
+    if len(counted) >= max_holders:
+        return Decision("full", live, counted)
+    return Decision("take", counted + [me])
+
+
+def decide_release(current: t.Sequence[Holder], me: str, now_ns: int) -> tuple[bool, list[Holder]]:
+    """(held, what remains): every entry of ``me`` goes, expired and repeated entries of others are pruned."""
+    held = any(entry.node_id == me for entry in current)
+    return held, [entry for entry in prune(current, now_ns) if entry.node_id != me]
+
+
+def full_message(blocking: t.Sequence[Holder], max_holders: int) -> str:
+    names = ", ".join(entry.node_id + (" (stale: its Node no longer exists)" if entry.stale else "")
+                      for entry in blocking)
+    message = f"the lock is full ({len(blocking)} of {max_holders}): held by {names}"
+    if any(entry.stale for entry in blocking):
+        message += "; set break_stale to take over from stale holders"
+    return message
+
+
+def lease_slot_index(name: str, prefix: str) -> int | None:
+    match = re.fullmatch(re.escape(prefix) + r"-(\d+)", name)
+    return int(match.group(1)) if match else None
+
+
+def lease_holder(lease: t.Any) -> Holder | None:
+    spec = lease.spec
+    if not spec or not spec.holder_identity:
+        return None
+    acquired = spec.acquire_time or spec.renew_time
+    renewed = spec.renew_time or spec.acquire_time
+    acquired_ns = datetime_to_nanos(acquired) if acquired else 0
+    renewed_ns = datetime_to_nanos(renewed) if renewed else 0
+    ttl_ns = int(spec.lease_duration_seconds or 0) * NANOS_PER_SECOND
+    annotations = lease.metadata.annotations or {}
+    return Holder(spec.holder_identity, acquired_ns, ttl_ns,
+                  annotations.get(LEASE_UNSCHEDULABLE_ANNOTATION) == "true",
+                  created_text=format_go_time(acquired_ns), renewed_ns=renewed_ns, slot=lease.metadata.name)
+
+
+def choose_lease_slot(leases: t.Mapping[str, t.Any], max_holders: int, prefix: str, keep: set[str],
+                      now_ns: int) -> str | None:
+    """The first slot below max_holders that is absent, empty, expired, or held by someone not in ``keep``."""
+    for index in range(max_holders):
+        name = f"{prefix}-{index}"
+        lease = leases.get(name)
+        if lease is None:
+            return name
+        holder = lease_holder(lease)
+        if holder is None or holder.expired(now_ns) or holder.node_id not in keep:
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------------------------- API side
 
 
 class LockSettings(t.NamedTuple):
@@ -117,18 +229,31 @@ class LockSettings(t.NamedTuple):
     lease_name: str
     max_holders: int
     ttl_seconds: float
+    unschedulable: bool | None = None  # the holder's metadata; None reads it from the holder's Node
+
+
+@dataclass
+class LockResult:
+    acquired: bool
+    changed: bool
+    holders: list[dict[str, t.Any]]
+    message: str
+    before: list[dict[str, t.Any]] = field(default_factory=list)
 
 
 class RebootLock:
     """Acquire, release and inspect the lock with read-modify-write on the object's resourceVersion."""
 
     def __init__(self, client: t.Any, settings: LockSettings, check_mode: bool = False,
-                 clock: t.Callable[[], int] = time.time_ns, sleep: t.Callable[[float], None] = time.sleep) -> None:
+                 clock: t.Callable[[], int] = time.time_ns, sleep: t.Callable[[float], None] = time.sleep,
+                 check_stale: bool = True) -> None:
         self.client = client
         self.settings = settings
         self.check_mode = check_mode
         self.clock = clock
         self.sleep = sleep
+        self.check_stale = check_stale
+        self.conflicts = 0
 
     @property
     def target(self) -> str:
@@ -136,193 +261,197 @@ class RebootLock:
             return f"lease {self.settings.namespace}/{self.settings.lease_name}-*"
         return f"daemonset {self.settings.namespace}/{self.settings.daemonset}"
 
-    # ---------------------------------------------------------------- inspection
+    # ---------------------------------------------------------------- nodes
 
-    def node_exists(self, name: str) -> bool:
+    def _read_node(self, name: str) -> t.Any | None:
         try:
-            self.client.call(self.client.core.read_node, name, target=f"node/{name}", action="read")
+            return self.client.call(self.client.core.read_node, name, target=f"node/{name}", action="read")
         except NodepatchError as error:
             if error.details.get("status") == 404:
-                return False
+                return None
             raise
-        return True
 
-    def node_unschedulable(self, name: str) -> bool:
-        try:
-            node = self.client.call(self.client.core.read_node, name, target=f"node/{name}", action="read")
-        except NodepatchError as error:
-            if error.details.get("status") == 404:
-                return False
-            raise
-        return bool(node.spec.unschedulable)
-
-    def mark_stale(self, holders: list[Holder], me: str = "") -> None:
+    def mark_stale(self, holders: t.Sequence[Holder], me: str = "") -> None:
+        if not self.check_stale:
+            return
         for holder in holders:
-            holder.stale = holder.node_id != me and not self.node_exists(holder.node_id)
+            holder.stale = holder.node_id != me and self._read_node(holder.node_id) is None
+
+    def _report(self, holders: t.Sequence[Holder], me: str = "") -> list[dict[str, t.Any]]:
+        self.mark_stale(holders, me)
+        now = self.clock()
+        return [holder.report(now) for holder in holders]
 
     def holders(self, check_stale: bool = True) -> list[dict[str, t.Any]]:
         current, _version = self._read()
-        if check_stale:
-            self.mark_stale(current)
-        now = self.clock()
-        return [holder.report(now) for holder in current]
+        if not check_stale:
+            now = self.clock()
+            return [holder.report(now) for holder in current]
+        return self._report(current)
 
     # ---------------------------------------------------------------- acquire / release
 
-    def acquire(self, holder: str, wait_timeout: float, wait_sleep: float, break_stale: bool) -> LockResult:
-        deadline = time.monotonic() + wait_timeout
+    def acquire(self, holder: str, wait_timeout: float = 0, wait_sleep: float = 5,
+                break_stale: bool = False) -> LockResult:
+        deadline = time.monotonic() + max(0.0, wait_timeout)
+        unschedulable = self.settings.unschedulable
+        if unschedulable is None:
+            node = self._read_node(holder)
+            unschedulable = bool(node.spec.unschedulable) if node is not None and node.spec else False
+        ttl_ns = int(round(self.settings.ttl_seconds * NANOS_PER_SECOND))
+        before: list[dict[str, t.Any]] | None = None
         conflicts = 0
         while True:
             current, version = self._read()
             now = self.clock()
+            if before is None:
+                before = [entry.report(now) for entry in current]
             live = prune(current, now)
-            if any(entry.node_id == holder for entry in live):
-                return LockResult(True, False, [entry.report(now) for entry in live], f"{holder} already holds the lock")
-            self.mark_stale(live, holder)
-            if break_stale:
-                live = [entry for entry in live if not entry.stale]
-            if len(live) < self.settings.max_holders:
-                mine = Holder(holder, now, int(self.settings.ttl_seconds * NANOS_PER_SECOND),
-                              self.node_unschedulable(holder))
-                wanted = live + [mine]
-                if self.check_mode or self._write(wanted, version, holder):
-                    return LockResult(True, True, [entry.report(now) for entry in wanted],
-                                      f"{holder} acquired the lock")
+            if len(live) >= self.settings.max_holders or break_stale:
+                self.mark_stale(live, holder)  # only matters when the lock is full, or stale ones may go
+            me = Holder(holder, now, ttl_ns, unschedulable)
+            decision = decide_acquire(current, me, now, self.settings.max_holders, break_stale)
+            if decision.outcome == "held":
+                return LockResult(True, False, self._report(decision.holders, holder),
+                                  f"{holder} already holds the lock", before)
+            if decision.outcome == "take":
+                if self.check_mode or self._write(decision.holders, version, holder):
+                    taken = [entry.node_id for entry in live if entry not in decision.holders]
+                    message = f"{holder} acquired the lock"
+                    if taken:
+                        message += f", taking over from stale holder(s) {', '.join(taken)}"
+                    if self.check_mode:
+                        message = f"{holder} would acquire the lock (check mode)"
+                    return LockResult(True, True, self._report(decision.holders, holder), message, before)
                 conflicts += 1
-                if conflicts > CONFLICT_RETRIES:
-                    raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts)",
-                                         target=self.target, hint="retry later")
+                self.conflicts += 1
+                if conflicts > MAX_CONFLICTS:
+                    raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
+                                         target=self.target, hint="too many writers at once; retry later")
+                self.sleep(random.uniform(0, 0.05))
                 continue
             if time.monotonic() >= deadline:
-                names = ", ".join(entry.node_id + (" (stale: its node no longer exists)" if entry.stale else "")
-                                  for entry in live)
-                hint = " Set break_stale to take over from stale holders." if any(e.stale for e in live) else ""
-                return LockResult(False, False, [entry.report(now) for entry in live],
-                                  f"lock full ({len(live)} of {self.settings.max_holders}): held by {names}.{hint}")
+                message = full_message(decision.blocking, self.settings.max_holders)
+                if wait_timeout > 0:
+                    message += f"; waited {wait_timeout:g} s"
+                return LockResult(False, False, self._report(decision.holders, holder), message, before)
             self.sleep(max(0.0, min(wait_sleep, deadline - time.monotonic())))
 
     def release(self, holder: str) -> LockResult:
         conflicts = 0
+        before: list[dict[str, t.Any]] | None = None
         while True:
             current, version = self._read()
             now = self.clock()
-            if not any(entry.node_id == holder for entry in current):
-                return LockResult(False, False, [entry.report(now) for entry in current],
-                                  f"{holder} does not hold the lock; nothing to release")
-            remaining = [entry for entry in prune(current, now) if entry.node_id != holder]
+            if before is None:
+                before = [entry.report(now) for entry in current]
+            held, remaining = decide_release(current, holder, now)
+            if not held:
+                return LockResult(False, False, self._report(current, holder),
+                                  f"{holder} does not hold the lock; nothing to release", before)
             if self.check_mode or self._write(remaining, version, holder, releasing=True):
-                return LockResult(False, True, [entry.report(now) for entry in remaining], f"{holder} released the lock")
+                message = f"{holder} would release the lock (check mode)" if self.check_mode \
+                    else f"{holder} released the lock"
+                return LockResult(False, True, self._report(remaining, holder), message, before)
             conflicts += 1
-            if conflicts > CONFLICT_RETRIES:
-                raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts)", target=self.target)
+            self.conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
+                                     target=self.target, hint="too many writers at once; retry later")
+            self.sleep(random.uniform(0, 0.05))
 
     # ---------------------------------------------------------------- backends
 
     def _read(self) -> tuple[list[Holder], t.Any]:
         if self.settings.backend == "lease":
             return self._read_leases()
-        daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
-                                     self.settings.namespace, target=self.target, action="read the lock on")
+        try:
+            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
+                                         self.settings.namespace, target=self.target, action="read the lock on")
+        except NodepatchError as error:
+            if error.details.get("status") == 404:
+                error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
+                              "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
+                              "backend lease")
+            raise
         raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
-        return parse_annotation(raw), daemonset.metadata.resource_version
+        return parse_annotation(raw).holders, daemonset.metadata.resource_version
 
     def _write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool = False) -> bool:
         """Write the holders; False when someone else wrote first (HTTP 409), so the caller re-reads."""
         if self.settings.backend == "lease":
-            keep = {entry.node_id for entry in holders} - {holder}
-            return self._write_lease(holder, version, releasing, keep)
+            return self._write_leases(holders, version, holder, releasing)
         value = serialize_annotation(holders, self.settings.max_holders)
+        # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
         body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
+        return self._conflict_is_false(lambda: self.client.call(
+            self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset, self.settings.namespace, body,
+            target=self.target, action="write the lock on", _content_type=MERGE_PATCH))
+
+    @staticmethod
+    def _conflict_is_false(write: t.Callable[[], t.Any]) -> bool:
         try:
-            self.client.call(self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset,
-                             self.settings.namespace, body, target=self.target, action="write the lock on")
+            write()
         except NodepatchError as error:
             if error.details.get("status") == 409:
                 return False
             raise
         return True
-
-    def _slot_names(self) -> list[str]:
-        return [f"{self.settings.lease_name}-{index}" for index in range(self.settings.max_holders)]
 
     def _read_leases(self) -> tuple[list[Holder], dict[str, t.Any]]:
+        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
+                                 target=f"leases in namespace {self.settings.namespace}", action="list")
         leases = {}
-        for name in self._slot_names():
-            try:
-                leases[name] = self.client.call(self.client.coordination.read_namespaced_lease, name,
-                                                self.settings.namespace, target=f"lease {self.settings.namespace}/{name}",
-                                                action="read")
-            except NodepatchError as error:
-                if error.details.get("status") != 404:
-                    raise
-                leases[name] = None
-        holders = [lease_holder(lease) for lease in leases.values() if lease is not None]
+        for lease in found.items:
+            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
+            if index is not None:
+                leases[lease.metadata.name] = lease
+        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
         return [holder for holder in holders if holder], leases
 
-    def _write_lease(self, holder: str, leases: dict[str, t.Any], releasing: bool, keep: set[str]) -> bool:
-        """Take the first free slot: absent, empty, or held by someone the caller decided not to keep
-        (expired, or stale with break_stale)."""
+    def _write_leases(self, holders: list[Holder], leases: dict[str, t.Any], holder: str, releasing: bool) -> bool:
         now = self.clock()
         if releasing:
-            for name, lease in leases.items():
-                if lease is not None and lease.spec.holder_identity == holder:
-                    return self._replace_lease(name, lease, None, now)
+            for name, lease in sorted(leases.items()):
+                current = lease_holder(lease)
+                if current is not None and current.node_id == holder:
+                    if not self._patch_lease(name, lease, None, now):
+                        return False
             return True
-        for name, lease in leases.items():
-            if lease is None:
-                return self._create_lease(name, holder, now)
-            current = lease_holder(lease)
-            if current is None or current.node_id not in keep:
-                return self._replace_lease(name, lease, holder, now)
-        return False
+        keep = {entry.node_id for entry in holders} - {holder}
+        mine = next(entry for entry in holders if entry.node_id == holder)
+        slot = choose_lease_slot(leases, self.settings.max_holders, self.settings.lease_name, keep, now)
+        if slot is None:
+            return False
+        if slot not in leases:
+            return self._create_lease(slot, mine, now)
+        return self._patch_lease(slot, leases[slot], mine, now)
 
-    def _lease_spec(self, holder: str | None, now: int) -> dict[str, t.Any]:
+    def _lease_spec(self, holder: Holder | None, now: int) -> dict[str, t.Any]:
         stamp = format_micro_time(now)
-        spec: dict[str, t.Any] = {"holderIdentity": holder, "acquireTime": stamp, "renewTime": stamp}
-        if holder and self.settings.ttl_seconds > 0:
-            spec["leaseDurationSeconds"] = max(1, int(self.settings.ttl_seconds))
-        else:
-            spec["leaseDurationSeconds"] = None
-        return spec
+        if holder is None:
+            return {"holderIdentity": None, "leaseDurationSeconds": None, "acquireTime": None, "renewTime": stamp}
+        duration = max(1, int(round(holder.ttl_ns / NANOS_PER_SECOND))) if holder.ttl_ns > 0 else None
+        return {"holderIdentity": holder.node_id, "leaseDurationSeconds": duration, "acquireTime": stamp,
+                "renewTime": stamp}
 
-    def _create_lease(self, name: str, holder: str, now: int) -> bool:
+    def _lease_annotations(self, holder: Holder | None) -> dict[str, t.Any]:
+        return {LEASE_UNSCHEDULABLE_ANNOTATION: (str(holder.unschedulable).lower() if holder else None)}
+
+    def _create_lease(self, name: str, holder: Holder, now: int) -> bool:
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": name, "namespace": self.settings.namespace,
-                             "labels": {"app.kubernetes.io/managed-by": "nodepatch.kube"}},
+                "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
+                             "annotations": self._lease_annotations(holder)},
                 "spec": self._lease_spec(holder, now)}
-        try:
-            self.client.call(self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
-                             target=f"lease {self.settings.namespace}/{name}", action="create")
-        except NodepatchError as error:
-            if error.details.get("status") == 409:
-                return False
-            raise
-        return True
+        return self._conflict_is_false(lambda: self.client.call(
+            self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+            target=f"lease {self.settings.namespace}/{name}", action="create"))
 
-    def _replace_lease(self, name: str, lease: t.Any, holder: str | None, now: int) -> bool:
-        body = {"metadata": {"resourceVersion": lease.metadata.resource_version}, "spec": self._lease_spec(holder, now)}
-        try:
-            self.client.call(self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
-                             target=f"lease {self.settings.namespace}/{name}", action="write")
-        except NodepatchError as error:
-            if error.details.get("status") == 409:
-                return False
-            raise
-        return True
+    def _patch_lease(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> bool:
+        body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
+                             "annotations": self._lease_annotations(holder)},
+                "spec": self._lease_spec(holder, now)}
+        return self._conflict_is_false(lambda: self.client.call(
+            self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
+            target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH))
 
-
-def format_micro_time(epoch_ns: int) -> str:
-    """MicroTime, as Lease acquireTime/renewTime expect: RFC 3339 with exactly six fractional digits."""
-    seconds, nanos = divmod(epoch_ns, NANOS_PER_SECOND)
-    base = format_go_time(seconds * NANOS_PER_SECOND)[:-1]
-    return f"{base}.{nanos // 1000:06d}Z"
-
-
-def lease_holder(lease: t.Any) -> Holder | None:
-    spec = lease.spec
-    if not spec or not spec.holder_identity:
-        return None
-    renewed = spec.renew_time or spec.acquire_time
-    renewed_ns = int(renewed.timestamp() * NANOS_PER_SECOND) if renewed else 0
-    ttl_ns = int(spec.lease_duration_seconds or 0) * NANOS_PER_SECOND
-    return Holder(spec.holder_identity, renewed_ns, ttl_ns, created_text=format_go_time(renewed_ns))

@@ -20,6 +20,7 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.attributes
 options:
   holder:
     description: Who takes or gives back the lock, usually the node name (kured's C(nodeID)).
@@ -72,22 +73,30 @@ options:
     default: 0
   wait_sleep:
     description: Seconds between attempts while waiting.
-    type: int
+    type: float
     default: 5
   break_stale:
-    description: Take over places held by holders whose Node object no longer exists.
+    description:
+      - Take over places held by holders whose Node object no longer exists (stale holders).
+      - Without it a stale holder is reported (RV(holders[].stale)) and still counts.
     type: bool
     default: false
+  metadata_unschedulable:
+    description:
+      - What to record as C(metadata.unschedulable) in the lock entry, that is whether the node was cordoned
+        before the reboot started.
+      - By default it is read from the holder's Node (V(false) when the holder is not a node).
+    type: bool
 attributes:
   check_mode:
     support: full
-    description: Reports whether the lock would be acquired or released, and writes nothing.
+    details: Reports whether the lock would be acquired or released, and writes nothing.
   diff_mode:
     support: full
-    description: Shows the holders before and after.
+    details: Shows the holders before and after.
   idempotent:
     support: full
-    description: Acquiring a lock already held, or releasing one not held, changes nothing.
+    details: Acquiring a lock already held, or releasing one not held, changes nothing.
 """
 
 EXAMPLES = r"""
@@ -114,7 +123,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 acquired:
-  description: Whether O(holder) holds the lock after the task.
+  description:
+    - Whether O(holder) holds the lock after the task (V(false) after O(state=released)).
+    - V(false) with O(state=acquired) means the lock stayed full for O(wait_timeout); RV(message) names the holders.
   returned: always
   type: bool
   sample: true
@@ -128,7 +139,7 @@ holders:
       description: Holder name (kured's nodeID).
       type: str
     created:
-      description: When the entry was written (RFC 3339); for Leases, the last renewal.
+      description: When the entry was written (RFC 3339, nanoseconds); for Leases, the acquireTime.
       type: str
     ttl_seconds:
       description: Time to live of the entry; 0 never expires.
@@ -142,15 +153,20 @@ holders:
     stale:
       description: Whether the holder's Node object no longer exists.
       type: bool
+    slot:
+      description: The Lease holding the entry (O(backend=lease) only).
+      type: str
+      returned: when O(backend=lease)
   sample: [{holder: n1, created: "2024-05-31T06:31:37.441623522Z", ttl_seconds: 0, unschedulable: false,
             expired: false, stale: false}]
 message:
   description: What happened, in a sentence (who holds the lock when it was not acquired).
   returned: always
   type: str
-  sample: "lock full (1 of 1): held by n2."
+  sample: "the lock is full (1 of 1): held by n2"
 """
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.durations import parse_duration
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
@@ -170,26 +186,27 @@ def main() -> None:
             max_holders=dict(type="int", default=1),
             ttl=dict(type="str", default="0"),
             wait_timeout=dict(type="int", default=0),
-            wait_sleep=dict(type="int", default=5),
+            wait_sleep=dict(type="float", default=5),
             break_stale=dict(type="bool", default=False),
+            metadata_unschedulable=dict(type="bool"),
         ),
         supports_check_mode=True,
     )
     params = module.params
     if params["max_holders"] < 1:
         module.fail_json(msg=f"max_holders must be 1 or more, got {params['max_holders']}")
-    if params["wait_timeout"] < 0 or params["wait_sleep"] < 1:
-        module.fail_json(msg="wait_timeout must be 0 or more and wait_sleep 1 or more (seconds)")
+    if params["wait_timeout"] < 0 or params["wait_sleep"] <= 0:
+        module.fail_json(msg=f"wait_timeout must be 0 or more and wait_sleep more than 0 (seconds), got "
+                             f"{params['wait_timeout']} and {params['wait_sleep']}")
     try:
         ttl = parse_duration(params["ttl"], "ttl")
     except ValueError as error:
         module.fail_json(msg=str(error))
     settings = LockSettings(params["backend"], params["namespace"], params["daemonset"], params["annotation"],
-                            params["lease_name"], params["max_holders"], ttl)
+                            params["lease_name"], params["max_holders"], ttl, params["metadata_unschedulable"])
     holder = params["holder"]
     try:
         lock = RebootLock(module.client, settings, check_mode=module.check_mode)
-        before = lock.holders(check_stale=False)
         if params["state"] == "acquired":
             result = lock.acquire(holder, params["wait_timeout"], params["wait_sleep"], params["break_stale"])
         elif params["state"] == "released":
@@ -200,13 +217,14 @@ def main() -> None:
                              holders=holders, message=f"{len(holders)} holder(s)")
     except NodepatchError as error:
         module.fail_from(error, acquired=False)
+    diff = DiffRecorder({"holders": [entry["holder"] for entry in result.before]})
+    diff.set("holders", [entry["holder"] for entry in result.holders])
     module.exit_json(
         changed=result.changed,
-        acquired=any(entry["holder"] == holder for entry in result.holders) if params["state"] != "released" else False,
+        acquired=result.acquired,
         holders=result.holders,
         message=result.message,
-        diff={"before": {"holders": [entry["holder"] for entry in before]},
-              "after": {"holders": [entry["holder"] for entry in result.holders]}},
+        diff=diff.as_diff(),
     )
 
 
