@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ short_description: Tell webhooks about reboots - generic JSON, Slack-compatible 
 version_added: 0.1.0
 description:
   - POSTs one message to each webhook, in the format it expects - V(generic) JSON, V(slack) (also accepted by
-    Mattermost and Rocket.Chat), or V(teams) (an Adaptive Card, for Teams workflows).
-  - Webhook URLs hold secrets; they never appear in the output, only their scheme and host.
-  - A webhook that fails gives a warning and the roll-out goes on, unless O(fail_on_error=true).
+    Mattermost and Rocket.Chat incoming webhooks), or V(teams) (an Adaptive Card, for a Microsoft Teams workflow
+    "when a Teams webhook request is received").
+  - Webhook URLs hold secrets. They never appear in the output, the warnings or the error messages, only their
+    scheme, host and port (V(https://hooks.slack.com/…)).
+  - A webhook that cannot be reached or answers with an error gives a warning and the roll-out goes on, unless
+    O(fail_on_error=true). Connection errors, HTTP 429 and 5xx answers are retried O(retries) times.
+  - Runs on the controller (C(delegate_to: localhost)).
 author:
   - nodepatch maintainers (@nodepatch)
 options:
   webhooks:
-    description: Where to send.
+    description: Where to send. An empty list sends nothing.
     type: list
     elements: dict
     required: true
     suboptions:
       url:
-        description: The webhook URL.
+        description: The webhook URL. Treated as a secret.
         type: str
         required: true
       format:
@@ -32,131 +37,240 @@ options:
         choices: [generic, slack, teams]
         default: generic
       headers:
-        description: Extra HTTP headers (for example an authorization header).
+        description: Extra HTTP headers, for example an C(Authorization) header. Treated as secrets.
         type: dict
         default: {}
   event:
-    description: What happened, for example V(reboot_started), V(reboot_finished), V(reboot_failed), V(rollout_finished).
+    description:
+      - What happened, for example V(reboot_started), V(reboot_finished), V(reboot_failed), V(reboot_blocked),
+        V(rollout_finished), V(rollout_failed). Events ending in C(_failed) are shown as alerts, C(_blocked) as
+        warnings, C(_finished) as good news.
     type: str
     required: true
   node:
     description: The node concerned.
     type: str
-  message:
-    description: The text; the roles render it from templates that name the node.
+  cluster:
+    description: The cluster concerned, shown with the message and available as C({cluster}) in templates.
     type: str
-    required: true
+  reason:
+    description: Why - the reboot reasons, the blocker or the error; available as C({reason}) in templates.
+    type: str
+  message:
+    description:
+      - The text, already rendered (the roles render it with Jinja and name the node).
+      - Exactly one of O(message) and O(message_template) is required.
+    type: str
+  message_template:
+    description:
+      - A Python C(str.format)-style template with the fields C({node}), C({event}), C({reason}), C({cluster})
+        and the keys of O(details); C({{) and C(}}) are literal braces. Only plain field names are allowed.
+      - Note that Jinja renders C({{ }}) first when the template is written inline in a task.
+    type: str
   details:
-    description: Extra facts shown with the message.
+    description: Extra facts shown with the message (key and value).
     type: dict
     default: {}
   timeout:
     description: Seconds per request.
     type: int
     default: 10
+  retries:
+    description: How often to retry a webhook after a connection error, HTTP 429 or 5xx (with jittered backoff).
+    type: int
+    default: 1
   validate_certs:
     description: Verify the webhooks' TLS certificates.
     type: bool
     default: true
+  ca_path:
+    description: A CA bundle (PEM) to verify the webhooks' certificates with, for an internal chat server.
+    type: path
   fail_on_error:
-    description: Fail the task when a webhook cannot be reached or answers with an error.
+    description:
+      - Fail the task when a webhook cannot be reached or answers with an error.
+      - By default a dead webhook only warns, so it cannot stop a roll-out.
     type: bool
     default: false
 attributes:
   check_mode:
     support: full
-    description: Sends nothing and reports what would be sent.
+    description: Sends nothing; returns the payloads that would be sent.
   diff_mode:
     support: none
     description: Nothing on the managed hosts changes.
   idempotent:
     support: none
-    description: Every run sends the message again.
+    description: Every run sends the message again; C(changed) is true when at least one webhook accepted it.
 """
 
 EXAMPLES = r"""
-- name: Tell the on-call channel a node goes down
+- name: Tell the on-call channels a node goes down
   nodepatch.kube.notify:
     webhooks:
       - url: "{{ slack_webhook_url }}"
         format: slack
       - url: "{{ teams_workflow_url }}"
         format: teams
+      - url: https://events.example.com/nodepatch
+        headers:
+          Authorization: "Bearer {{ events_token }}"
     event: reboot_started
     node: "{{ inventory_hostname }}"
     message: "Rebooting {{ inventory_hostname }} for a kernel update"
+    details:
+      kernel: "{{ running_kernel }}"
+  delegate_to: localhost
+
+- name: The same with a template the module fills in
+  nodepatch.kube.notify:
+    webhooks: "{{ chat_webhooks }}"
+    event: reboot_failed
+    node: aks-nodepool1-2
+    cluster: prod-westeurope
+    reason: PodDisruptionBudget shop/web allows 0 disruptions
+    message_template: "Reboot of {node} in {cluster} failed: {reason}"
+    fail_on_error: false
   delegate_to: localhost
 """
 
 RETURN = r"""
+message:
+  description: The message sent (rendered from O(message_template) when that was given).
+  returned: always
+  type: str
+  sample: Reboot of aks-nodepool1-2 in prod-westeurope failed
 sent:
-  description: Webhooks that accepted the message (scheme and host only).
+  description: Webhooks that accepted the message - scheme and host only, the format and the HTTP status.
   returned: always
   type: list
-  elements: str
-  sample: ["https://hooks.slack.com/…"]
+  elements: dict
+  sample: [{webhook: "https://hooks.slack.com/…", format: slack, status: 200}]
 failed:
   description: Webhooks that did not, with the reason (scheme and host only).
   returned: always
   type: list
   elements: dict
+  sample: [{webhook: "https://chat.example.com/…", format: generic, reason: "HTTP 503 Service Unavailable"}]
 payloads:
-  description: The payloads, in check mode only.
+  description: The payloads that would be sent, in check mode only.
   returned: check mode
   type: list
   elements: dict
 """
 
 import json
+import socket
+import typing as t
+import urllib.error
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.notify import FORMATS, masked, payload
+from ansible_collections.nodepatch.kube.plugins.module_utils.notify import (
+    FORMATS,
+    masked,
+    payload,
+    render_template,
+    scrub,
+    template_fields,
+)
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
+
+
+def retryable(error: BaseException) -> bool:
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code == 429 or error.code >= 500
+    return isinstance(error, (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError))
+
+
+def failure_reason(error: BaseException, url: str) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        text = f"HTTP {error.code} {error.reason or ''}".strip()
+    elif isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        text = getattr(reason, "strerror", None) or str(reason)
+    elif isinstance(error, (socket.timeout, TimeoutError)):
+        text = "timed out"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return scrub(text, url)
+
+
+def post(url: str, body: dict[str, t.Any], headers: dict[str, str], params: dict[str, t.Any]) -> int:
+    def attempt() -> int:
+        response = open_url(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST",
+                            timeout=params["timeout"], validate_certs=params["validate_certs"],
+                            ca_path=params["ca_path"], follow_redirects="safe", use_proxy=True)
+        try:
+            response.read()
+            return int(response.getcode())
+        finally:
+            response.close()
+    return call_with_retries(attempt, retryable, attempts=max(params["retries"], 0) + 1, base=0.5, cap=4.0)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            webhooks=dict(type="list", elements="dict", required=True, no_log=True, options=dict(
+            webhooks=dict(type="list", elements="dict", required=True, options=dict(
                 url=dict(type="str", required=True, no_log=True),
                 format=dict(type="str", choices=list(FORMATS), default="generic"),
                 headers=dict(type="dict", default={}, no_log=True),
             )),
             event=dict(type="str", required=True),
             node=dict(type="str"),
-            message=dict(type="str", required=True),
+            cluster=dict(type="str"),
+            reason=dict(type="str"),
+            message=dict(type="str"),
+            message_template=dict(type="str"),
             details=dict(type="dict", default={}),
             timeout=dict(type="int", default=10),
+            retries=dict(type="int", default=1),
             validate_certs=dict(type="bool", default=True),
+            ca_path=dict(type="path"),
             fail_on_error=dict(type="bool", default=False),
         ),
+        required_one_of=[("message", "message_template")],
+        mutually_exclusive=[("message", "message_template")],
         supports_check_mode=True,
     )
     params = module.params
+    if params["message_template"] is not None:
+        fields = template_fields(params["event"], params["node"], params["reason"], params["cluster"], params["details"])
+        try:
+            message = render_template(params["message_template"], fields)
+        except ValueError as error:
+            module.fail_json(msg=str(error))
+            return  # pragma: no cover - fail_json exits
+    else:
+        message = params["message"]
     sent, failed, payloads = [], [], []
     for webhook in params["webhooks"]:
-        body = payload(webhook["format"], params["event"], params["node"], params["message"], params["details"])
-        where = masked(webhook["url"])
+        url, kind = webhook["url"], webhook["format"]
+        where = masked(url)
+        body = payload(kind, params["event"], params["node"], message, params["details"], cluster=params["cluster"])
         if module.check_mode:
-            payloads.append({"webhook": where, "format": webhook["format"], "payload": body})
+            payloads.append({"webhook": where, "format": kind, "payload": body})
             continue
-        headers = {"Content-Type": "application/json", **webhook["headers"]}
+        headers = {"Content-Type": "application/json", "User-Agent": "nodepatch.kube-notify"}
+        headers.update({str(key): str(value) for key, value in (webhook["headers"] or {}).items()})
         try:
-            open_url(webhook["url"], data=json.dumps(body).encode("utf-8"), headers=headers, method="POST",
-                     timeout=params["timeout"], validate_certs=params["validate_certs"])
-            sent.append(where)
+            status = post(url, body, headers, params)
+            sent.append({"webhook": where, "format": kind, "status": status})
         except Exception as error:  # pylint: disable=broad-exception-caught
-            reason = getattr(error, "code", None) or type(error).__name__
-            failed.append({"webhook": where, "reason": f"HTTP {reason}" if isinstance(reason, int) else str(reason)})
-    result = {"changed": bool(sent) or (module.check_mode and bool(payloads)), "sent": sent, "failed": failed}
+            failed.append({"webhook": where, "format": kind, "reason": failure_reason(error, url)})
+    would_send = module.check_mode and bool(payloads)
+    result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "message": message, "sent": sent, "failed": failed}
     if module.check_mode:
         result["payloads"] = payloads
     if failed:
-        summary = ", ".join(f"{entry['webhook']} ({entry['reason']})" for entry in failed)
+        summary = ", ".join(f"{entry['webhook']} ({entry['format']}): {entry['reason']}" for entry in failed)
         if params["fail_on_error"]:
-            module.fail_json(msg=f"webhooks failed: {summary}", **result)
-        module.warn(f"webhooks failed, the roll-out goes on: {summary}")
+            module.fail_json(msg=f"Could not notify {len(failed)} of {len(params['webhooks'])} webhooks about "
+                                 f"{params['event']}: {summary}; check the URL and that the service is up", **result)
+        module.warn(f"Could not notify {len(failed)} of {len(params['webhooks'])} webhooks about {params['event']} "
+                    f"(fail_on_error is false, so the roll-out goes on): {summary}")
     module.exit_json(**result)
 
 
