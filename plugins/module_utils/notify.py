@@ -77,14 +77,14 @@ def render_template(template: str, fields: t.Mapping[str, t.Any]) -> str:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as error:
-        raise ValueError(f"message_template {template!r} is not a valid template: {error}") from None
+        raise ValueError(f"text_template {template!r} is not a valid template: {error}") from None
     for literal, name, spec, conversion in parsed:
         out.append(literal)
         if name is None:
             continue
         if name not in fields:
             known = ", ".join("{" + key + "}" for key in fields)
-            raise ValueError(f"message_template uses {{{name}}}, which is not known; use {known}")
+            raise ValueError(f"text_template uses {{{name}}}, which is not known; use {known}")
         value = fields[name]
         value = "" if value is None else value
         if conversion == "r":
@@ -94,7 +94,7 @@ def render_template(template: str, fields: t.Mapping[str, t.Any]) -> str:
         try:
             out.append(format(value, spec or ""))
         except (TypeError, ValueError) as error:
-            raise ValueError(f"message_template: field {{{name}}} cannot be formatted with {spec!r}: {error}") from None
+            raise ValueError(f"text_template: field {{{name}}} cannot be formatted with {spec!r}: {error}") from None
     return "".join(out)
 
 

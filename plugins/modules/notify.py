@@ -17,7 +17,7 @@ description:
     scheme, host and port (V(https://hooks.slack.com/…)).
   - A webhook that cannot be reached or answers with an error gives a warning and the roll-out goes on, unless
     O(fail_on_error=true). Connection errors, HTTP 429 and 5xx answers are retried O(retries) times.
-  - Runs on the controller (C(delegate_to: localhost)).
+  - Runs on the controller, with C(delegate_to) set to C(localhost).
 author:
   - nodepatch maintainers (@nodepatch)
 options:
@@ -56,12 +56,13 @@ options:
   reason:
     description: Why - the reboot reasons, the blocker or the error; available as C({reason}) in templates.
     type: str
-  message:
+  text:
     description:
-      - The text, already rendered (the roles render it with Jinja and name the node).
-      - Exactly one of O(message) and O(message_template) is required.
+      - The message, already rendered (the roles render it with Jinja and name the node).
+      - Exactly one of O(text) and O(text_template) is required.
+      - Called C(text) because Ansible reserves the option name C(message).
     type: str
-  message_template:
+  text_template:
     description:
       - A Python C(str.format)-style template with the fields C({node}), C({event}), C({reason}), C({cluster})
         and the keys of O(details); C({{) and C(}}) are literal braces. Only plain field names are allowed.
@@ -117,7 +118,7 @@ EXAMPLES = r"""
           Authorization: "Bearer {{ events_token }}"
     event: reboot_started
     node: "{{ inventory_hostname }}"
-    message: "Rebooting {{ inventory_hostname }} for a kernel update"
+    text: "Rebooting {{ inventory_hostname }} for a kernel update"
     details:
       kernel: "{{ running_kernel }}"
   delegate_to: localhost
@@ -129,14 +130,14 @@ EXAMPLES = r"""
     node: aks-nodepool1-2
     cluster: prod-westeurope
     reason: PodDisruptionBudget shop/web allows 0 disruptions
-    message_template: "Reboot of {node} in {cluster} failed: {reason}"
+    text_template: "Reboot of {node} in {cluster} failed: {reason}"
     fail_on_error: false
   delegate_to: localhost
 """
 
 RETURN = r"""
-message:
-  description: The message sent (rendered from O(message_template) when that was given).
+text:
+  description: The message sent (rendered from O(text_template) when that was given).
   returned: always
   type: str
   sample: Reboot of aks-nodepool1-2 in prod-westeurope failed
@@ -222,8 +223,8 @@ def main() -> None:
             node=dict(type="str"),
             cluster=dict(type="str"),
             reason=dict(type="str"),
-            message=dict(type="str"),
-            message_template=dict(type="str"),
+            text=dict(type="str"),
+            text_template=dict(type="str"),
             details=dict(type="dict", default={}),
             timeout=dict(type="int", default=10),
             retries=dict(type="int", default=1),
@@ -231,20 +232,20 @@ def main() -> None:
             ca_path=dict(type="path"),
             fail_on_error=dict(type="bool", default=False),
         ),
-        required_one_of=[("message", "message_template")],
-        mutually_exclusive=[("message", "message_template")],
+        required_one_of=[("text", "text_template")],
+        mutually_exclusive=[("text", "text_template")],
         supports_check_mode=True,
     )
     params = module.params
-    if params["message_template"] is not None:
+    if params["text_template"] is not None:
         fields = template_fields(params["event"], params["node"], params["reason"], params["cluster"], params["details"])
         try:
-            message = render_template(params["message_template"], fields)
+            message = render_template(params["text_template"], fields)
         except ValueError as error:
             module.fail_json(msg=str(error))
             return  # pragma: no cover - fail_json exits
     else:
-        message = params["message"]
+        message = params["text"]
     sent, failed, payloads = [], [], []
     for webhook in params["webhooks"]:
         url, kind = webhook["url"], webhook["format"]
@@ -261,7 +262,7 @@ def main() -> None:
         except Exception as error:  # pylint: disable=broad-exception-caught
             failed.append({"webhook": where, "format": kind, "reason": failure_reason(error, url)})
     would_send = module.check_mode and bool(payloads)
-    result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "message": message, "sent": sent, "failed": failed}
+    result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "text": message, "sent": sent, "failed": failed}
     if module.check_mode:
         result["payloads"] = payloads
     if failed:
