@@ -364,12 +364,12 @@ def node_bar(row: t.Mapping[str, t.Any], index: int, x_of: t.Callable[[float], f
                 continue
             end = max(timeline.get("finished", finish), start)
         x = x_of(start)
-        bar = max(x_of(end) - x, 2.0)
+        length = max(x_of(end) - x, 2.0)
         fill = "url(#failed-hatch)" if unfinished else phase.colour
         extra = ' stroke="#c62828" stroke-width="1.5"' if unfinished else ""
         note = " - did not finish" if unfinished else ""
         parts.append(f'<rect class="segment phase-{phase.key}" data-phase="{phase.key}" x="{x:.1f}" y="{top + 4}" '
-                     f'width="{bar:.1f}" height="{BAR_HEIGHT}" rx="2" fill="{fill}"{extra}>'
+                     f'width="{length:.1f}" height="{BAR_HEIGHT}" rx="2" fill="{fill}"{extra}>'
                      f'<title>{node}: {esc(phase.label)} {duration_text(end - start)}{note}</title></rect>')
     if moments and not any(phase.start in timeline for phase in PHASES):
         parts.append(f'<circle class="marker" cx="{x_of(timeline.get("started", moments[0])):.1f}" cy="{mid:.1f}" '

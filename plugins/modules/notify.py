@@ -147,8 +147,8 @@ sent:
   type: list
   elements: dict
   sample: [{webhook: "https://hooks.slack.com/…", format: slack, status: 200}]
-failed:
-  description: Webhooks that did not, with the reason (scheme and host only).
+not_sent:
+  description: Webhooks that did not take the message, with the reason (scheme and host only).
   returned: always
   type: list
   elements: dict
@@ -246,7 +246,7 @@ def main() -> None:
             return  # pragma: no cover - fail_json exits
     else:
         message = params["text"]
-    sent, failed, payloads = [], [], []
+    sent, not_sent, payloads = [], [], []
     for webhook in params["webhooks"]:
         url, kind = webhook["url"], webhook["format"]
         where = masked(url)
@@ -260,17 +260,17 @@ def main() -> None:
             status = post(url, body, headers, params)
             sent.append({"webhook": where, "format": kind, "status": status})
         except Exception as error:  # pylint: disable=broad-exception-caught
-            failed.append({"webhook": where, "format": kind, "reason": failure_reason(error, url)})
+            not_sent.append({"webhook": where, "format": kind, "reason": failure_reason(error, url)})
     would_send = module.check_mode and bool(payloads)
-    result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "text": message, "sent": sent, "failed": failed}
+    result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "text": message, "sent": sent, "not_sent": not_sent}
     if module.check_mode:
         result["payloads"] = payloads
-    if failed:
-        summary = ", ".join(f"{entry['webhook']} ({entry['format']}): {entry['reason']}" for entry in failed)
+    if not_sent:
+        summary = ", ".join(f"{entry['webhook']} ({entry['format']}): {entry['reason']}" for entry in not_sent)
         if params["fail_on_error"]:
-            module.fail_json(msg=f"Could not notify {len(failed)} of {len(params['webhooks'])} webhooks about "
+            module.fail_json(msg=f"Could not notify {len(not_sent)} of {len(params['webhooks'])} webhooks about "
                                  f"{params['event']}: {summary}; check the URL and that the service is up", **result)
-        module.warn(f"Could not notify {len(failed)} of {len(params['webhooks'])} webhooks about {params['event']} "
+        module.warn(f"Could not notify {len(not_sent)} of {len(params['webhooks'])} webhooks about {params['event']} "
                     f"(fail_on_error is false, so the roll-out goes on): {summary}")
     module.exit_json(**result)
 
