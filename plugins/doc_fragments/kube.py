@@ -66,3 +66,68 @@ notes:
     C(module_defaults).
   - Requests that meet HTTP 429, 5xx or a broken connection are retried with jittered exponential backoff.
 """
+
+    # The same options for the inventory plugin, where environment variables are declared as such.
+    INVENTORY = r"""
+options:
+  kubeconfig:
+    description:
+      - Path of a kubeconfig file.
+      - Without O(kubeconfig) and O(host), the C(KUBECONFIG) variable or C(~/.kube/config) is used, and inside a pod
+        the service account's in-cluster configuration.
+    type: path
+    env:
+      - name: K8S_AUTH_KUBECONFIG
+  context:
+    description:
+      - The kubeconfig context to use; the current context when not set.
+    type: str
+    env:
+      - name: K8S_AUTH_CONTEXT
+  host:
+    description:
+      - URL of the API server, for a connection without kubeconfig (with O(api_key) or client certificates).
+    type: str
+    env:
+      - name: K8S_AUTH_HOST
+  api_key:
+    description:
+      - Bearer token for O(host).
+    type: str
+    env:
+      - name: K8S_AUTH_API_KEY
+  validate_certs:
+    description:
+      - Whether to verify the API server's TLS certificate. Leave it on outside test clusters.
+    type: bool
+    env:
+      - name: K8S_AUTH_VERIFY_SSL
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - CA bundle that signed the API server's certificate.
+    type: path
+    env:
+      - name: K8S_AUTH_SSL_CA_CERT
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Client certificate for authentication.
+    type: path
+    env:
+      - name: K8S_AUTH_CERT_FILE
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Private key of O(client_cert).
+    type: path
+    env:
+      - name: K8S_AUTH_KEY_FILE
+    aliases: [key_file]
+  proxy:
+    description:
+      - HTTP proxy URL for the connection to the API server.
+    type: str
+    env:
+      - name: K8S_AUTH_PROXY
+"""

@@ -8,6 +8,7 @@ import time
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, api_error
 
 KURED_ANNOTATIONS = ("weave.works/kured-reboot-in-progress", "weave.works/kured-most-recent-reboot-needed")
 OWN_PREFIX = "nodepatch.kube/"
@@ -36,6 +37,7 @@ def node_facts(node: t.Any) -> dict[str, t.Any]:
         "unschedulable": bool(node.spec.unschedulable) if node.spec else False,
         "kernel_version": info.kernel_version if info else None,
         "os_image": info.os_image if info else None,
+        "architecture": labels.get("kubernetes.io/arch") or (info.architecture if info else None),
         "os": labels.get("kubernetes.io/os") or (info.operating_system if info else None),
         "kubelet_version": info.kubelet_version if info else None,
         "container_runtime": info.container_runtime_version if info else None,
@@ -89,14 +91,21 @@ def wait_until_back(client: t.Any, names: t.Sequence[str], old_boot_ids: t.Mappi
                                  hint="the node keeps the reboot lock; look at the machine, then re-run",
                                  details={"nodes": list(latest.values())})
         stream = (watch_factory or watch.Watch)()
+        selector = {"field_selector": f"metadata.name={names[0]}"} if len(names) == 1 else {}
         try:
             for event in stream.stream(client.core.list_node, timeout_seconds=max(1, int(min(remaining, 60))),
-                                       _request_timeout=min(remaining, 60) + 5):
-                node = event["object"]
+                                       _request_timeout=min(remaining, 60) + 5, **selector):
+                node = event.get("object")
+                if event.get("type") == "ERROR" or not hasattr(node, "metadata"):
+                    break  # e.g. 410 Gone: re-list and watch again
                 if node.metadata.name in latest:
                     latest[node.metadata.name] = node_facts(node)
                 if all(is_back(latest[name], old_boot_ids.get(name)) for name in names):
                     break
+        except ApiException as error:
+            if error.status in (401, 403):
+                raise api_error(error, "watch", "nodes") from error  # RBAC will not fix itself: fail now
+            latest.update({facts["name"]: facts for facts in list_nodes(client, names)})
         except Exception as error:  # pylint: disable=broad-exception-caught
             # A watch broken by the API server (restart, timeout) is simply re-opened after a fresh list.
             if time.monotonic() >= deadline:

@@ -18,6 +18,8 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.attributes
+  - nodepatch.kube.attributes.info_module
 options:
   names:
     description: Node names; all nodes (matching O(label_selector)) when empty.
@@ -41,7 +43,9 @@ options:
     type: int
     default: 600
   lock_backend:
-    description: Where to read the reboot lock's holders from; V(none) skips it.
+    description:
+      - Where to read the reboot lock's holders from (see M(nodepatch.kube.node_lock)); V(none) skips it.
+      - A lock object that does not exist (no kured DaemonSet) gives a warning and no holders, not a failure.
     type: str
     choices: [daemonset, lease, none]
     default: daemonset
@@ -61,20 +65,6 @@ options:
     description: Lease name prefix for O(lock_backend=lease).
     type: str
     default: nodepatch-reboot
-  lock_max_holders:
-    description: Number of Lease slots to read for O(lock_backend=lease).
-    type: int
-    default: 1
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  idempotent:
-    support: full
-    description: Never changes anything.
 """
 
 EXAMPLES = r"""
@@ -98,36 +88,88 @@ nodes:
   type: list
   elements: dict
   contains:
-    name: {description: Node name., type: str}
-    ready: {description: Whether the Ready condition is True., type: bool}
-    unschedulable: {description: Whether the node is cordoned., type: bool}
-    kernel_version: {description: Kernel release the kubelet reports., type: str}
-    os_image: {description: OS image., type: str}
-    os: {description: Operating system (linux, windows)., type: str}
-    kubelet_version: {description: Kubelet version., type: str}
-    container_runtime: {description: Container runtime and version., type: str}
-    boot_id: {description: Boot id; it changes with every boot., type: str}
-    internal_ip: {description: InternalIP address., type: str}
-    node_image_version: {description: AKS node image version label., type: str}
-    agent_pool: {description: AKS agent pool., type: str}
-    zone: {description: Topology zone., type: str}
-    roles: {description: Node roles from node-role.kubernetes.io labels (agent for AKS pool nodes)., type: list}
-    taints: {description: Taints (key, value, effect)., type: list}
-    labels: {description: All labels., type: dict}
-    annotations: {description: kured's reboot annotations and nodepatch.kube/* ones., type: dict}
-    lock_holder: {description: Whether this node holds the reboot lock., type: bool}
-  sample: [{name: aks-nodepool1-12345678-vmss000000, ready: true, unschedulable: false,
-            kernel_version: 5.15.0-1051-azure, boot_id: 6f1c..., lock_holder: false}]
+    name:
+      description: Node name.
+      type: str
+    ready:
+      description: Whether the Ready condition is True.
+      type: bool
+    unschedulable:
+      description: Whether the node is cordoned.
+      type: bool
+    kernel_version:
+      description: Kernel release the kubelet reports.
+      type: str
+    os_image:
+      description: OS image, for example C(Ubuntu 22.04.3 LTS).
+      type: str
+    os:
+      description: Operating system, V(linux) or V(windows).
+      type: str
+    architecture:
+      description: CPU architecture.
+      type: str
+    kubelet_version:
+      description: Kubelet version.
+      type: str
+    container_runtime:
+      description: Container runtime and version.
+      type: str
+    boot_id:
+      description: Boot id; it changes with every boot.
+      type: str
+    internal_ip:
+      description: InternalIP address.
+      type: str
+    node_image_version:
+      description: AKS node image version (label C(kubernetes.azure.com/node-image-version)).
+      type: str
+    agent_pool:
+      description: AKS agent pool (label C(kubernetes.azure.com/agentpool) or C(agentpool)).
+      type: str
+    zone:
+      description: Topology zone.
+      type: str
+    roles:
+      description: Roles from the C(node-role.kubernetes.io/*) labels; V(agent) for AKS pool nodes without one.
+      type: list
+      elements: str
+    taints:
+      description: Taints, each with key, value and effect.
+      type: list
+      elements: dict
+    labels:
+      description: All labels.
+      type: dict
+    annotations:
+      description: kured's reboot annotations and the C(nodepatch.kube/*) ones.
+      type: dict
+    lock_holder:
+      description: Whether this node holds the reboot lock.
+      type: bool
+  sample:
+    - name: aks-nodepool1-12345678-vmss000000
+      ready: true
+      unschedulable: false
+      kernel_version: 5.15.0-1051-azure
+      boot_id: 6f1c2d9e-0b7e-4b8a-9a51-2b1c1d0e9f00
+      lock_holder: false
 nodes_by_name:
   description: The same nodes, keyed by name.
   returned: always
   type: dict
 lock_holders:
-  description: Holders of the reboot lock (see nodepatch.kube.node_lock), empty with O(lock_backend=none).
+  description: Holders of the reboot lock (see M(nodepatch.kube.node_lock)); empty with O(lock_backend=none).
   returned: always
   type: list
   elements: dict
+waited_seconds:
+  description: How long the task waited for the nodes.
+  returned: when O(wait_ready=true)
+  type: float
 """
+
+import time
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
@@ -158,10 +200,8 @@ def main() -> None:
             lock_daemonset=dict(type="str", default="kured"),
             lock_annotation=dict(type="str", default="weave.works/kured-node-lock"),
             lock_lease_name=dict(type="str", default="nodepatch-reboot"),
-            lock_max_holders=dict(type="int", default=1),
         ),
         supports_check_mode=True,
-        required_by={"wait_ready": ["names"]},
     )
     params = module.params
     names = params["names"]
@@ -173,22 +213,33 @@ def main() -> None:
         module.fail_json(msg=str(error))
     try:
         client = module.client
+        waited = None
         if params["wait_ready"]:
+            started = time.monotonic()
             nodes = wait_until_back(client, names, boot_ids, params["wait_timeout"])
+            waited = round(time.monotonic() - started, 3)
         else:
             nodes = list_nodes(client, names, params["label_selector"])
         holders = []
         if params["lock_backend"] != "none":
             settings = LockSettings(params["lock_backend"], params["lock_namespace"], params["lock_daemonset"],
-                                    params["lock_annotation"], params["lock_lease_name"], params["lock_max_holders"], 0)
-            holders = RebootLock(client, settings).holders(check_stale=False)
+                                    params["lock_annotation"], params["lock_lease_name"], 1, 0)
+            try:
+                holders = RebootLock(client, settings).holders()
+            except NodepatchError as error:
+                if error.details.get("status") != 404:
+                    raise
+                module.warn(f"no lock holders read: {error}")
     except NodepatchError as error:
         module.fail_from(error)
     holding = {entry["holder"] for entry in holders}
     for node in nodes:
         node["lock_holder"] = node["name"] in holding
-    module.exit_json(changed=False, nodes=nodes, nodes_by_name={node["name"]: node for node in nodes},
-                     lock_holders=holders)
+    result = dict(changed=False, nodes=nodes, nodes_by_name={node["name"]: node for node in nodes},
+                  lock_holders=holders)
+    if waited is not None:
+        result["waited_seconds"] = waited
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
