@@ -10,6 +10,7 @@ integer nanoseconds since the epoch: parsing and formatting round-trip kured's t
 from __future__ import annotations
 
 import datetime
+import math
 import re
 
 NANOS_PER_SECOND = 1_000_000_000
@@ -39,7 +40,7 @@ def parse_duration(value: object, option: str = "duration") -> float:
                     f"{option}: {value!r} is not a duration; give seconds or a duration like 30m, 1h or 1h30m"
                 ) from None
             seconds = sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         raise ValueError(f"{option}: {value!r} is not a finite duration")
     if seconds < 0:
         raise ValueError(f"{option}: {value!r} is negative")
@@ -110,7 +111,7 @@ def format_go_time(epoch_ns: int) -> str:
     """RFC 3339 in UTC with nanoseconds, trailing zeros trimmed: Go's time.RFC3339Nano, as kured marshals it."""
     seconds, nanos = divmod(epoch_ns, NANOS_PER_SECOND)
     moment = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment:%H:%M:%S}"
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import typing as t
 
 from ansible.module_utils.basic import env_fallback
@@ -113,6 +114,10 @@ class KubeClient:
         self.apps = k8s_client.AppsV1Api(api_client)
         self.policy = k8s_client.PolicyV1Api(api_client)
         self.coordination = k8s_client.CoordinationV1Api(api_client)
+        self.retry_attempts = 6
+        self.retry_base = 0.5
+        self.retry_cap = 10.0
+        self.sleep: t.Callable[[float], None] = time.sleep
 
     @property
     def host(self) -> str:
@@ -141,7 +146,8 @@ class KubeClient:
         if params.get("host"):
             configuration.host = params["host"]
         if params.get("api_key"):
-            configuration.api_key = {"authorization": "Bearer " + params["api_key"]}
+            configuration.api_key = {"BearerToken": "Bearer " + params["api_key"]}
+            configuration.refresh_api_key_hook = None  # else the kubeconfig's token comes back on refresh
         overrides = {"validate_certs": "verify_ssl", "ca_cert": "ssl_ca_cert", "client_cert": "cert_file",
                      "client_key": "key_file", "proxy": "proxy"}
         for option, attribute in overrides.items():
@@ -153,8 +159,8 @@ class KubeClient:
              **kwargs: t.Any) -> T:
         """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff."""
         try:
-            return call_with_retries(lambda: function(*args, **kwargs),
-                                     lambda error: is_transient(error, retry_429))
+            return call_with_retries(lambda: function(*args, **kwargs), lambda error: is_transient(error, retry_429),
+                                     self.retry_attempts, self.retry_base, self.retry_cap, self.sleep)
         except ApiException as error:
             raise api_error(error, action, target) from error
         except (urllib3.exceptions.HTTPError, ConnectionError) as error:

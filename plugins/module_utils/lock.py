@@ -454,4 +454,3 @@ class RebootLock:
         return self._conflict_is_false(lambda: self.client.call(
             self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
             target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH))
-

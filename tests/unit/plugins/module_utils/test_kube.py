@@ -1,0 +1,207 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The client factory's one place for errors: what failed, on which object, the API's words, what to do."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+import urllib3
+from kubernetes.client.rest import ApiException
+
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
+    KUBE_AUTH_ARGSPEC,
+    KubeClient,
+    api_error,
+    forbidden_hint,
+    is_transient,
+)
+
+
+def api_exception(status: int, reason: str, message: str | None = None, body: t.Any = None) -> ApiException:
+    error = ApiException(status=status, reason=reason)
+    if body is not None:
+        error.body = body
+    elif message is not None:
+        error.body = json.dumps({"kind": "Status", "status": "Failure", "message": message, "reason": reason,
+                                 "code": status})
+    return error
+
+
+FORBIDDEN = ('daemonsets.apps "kured" is forbidden: User "system:serviceaccount:nodepatch-system:nodepatch" cannot '
+             'patch resource "daemonsets" in API group "apps" in the namespace "kube-system"')
+
+
+def test_forbidden_names_the_verb_resource_namespace_and_the_rbac_file() -> None:
+    error = api_error(api_exception(403, "Forbidden", FORBIDDEN), "write the lock on", "daemonset kube-system/kured")
+    text = str(error)
+    assert text.startswith("cannot write the lock on daemonset kube-system/kured: HTTP 403 Forbidden: ")
+    assert FORBIDDEN in text
+    assert "may not patch daemonsets (API group apps) in namespace kube-system" in text
+    assert "deploy/rbac.yml" in text
+    assert error.target == "daemonset kube-system/kured"
+    assert error.details == {"status": 403, "api_reason": "Forbidden", "api_message": FORBIDDEN}
+
+
+def test_forbidden_on_a_cluster_scoped_core_subresource() -> None:
+    hint = forbidden_hint('pods "web" is forbidden: User "x" cannot create resource "pods/eviction" in API group ""')
+    assert hint is not None and "may not create pods/eviction (API group core) cluster-wide" in hint
+
+
+def test_forbidden_without_the_usual_wording_still_points_at_rbac() -> None:
+    error = api_error(api_exception(403, "Forbidden", "denied by webhook"), "read", "node/n1")
+    assert error.hint is not None and "deploy/rbac.yml" in error.hint
+
+
+@pytest.mark.parametrize("status, reason, words", [
+    (404, "Not Found", "not found: check the name and the namespace"),
+    (409, "Conflict", "conflict"),
+    (401, "Unauthorized", "credentials were refused"),
+    (422, "Unprocessable Entity", "rejected the values"),
+    (503, "Service Unavailable", "retried with backoff"),
+])
+def test_common_statuses_get_a_hint(status: int, reason: str, words: str) -> None:
+    error = api_error(api_exception(status, reason, f"the API says {status}"), "read", "node/n1")
+    assert f"cannot read node/n1: HTTP {status} {reason}: the API says {status}" in str(error)
+    assert error.hint is not None and words in error.hint
+    assert error.details["status"] == status
+
+
+def test_a_body_that_is_not_json_is_quoted_shortened() -> None:
+    error = api_error(api_exception(502, "Bad Gateway", body=b"<html>" + b"x" * 1000), "list", "nodes")
+    assert "<html>" in error.message and len(error.message) < 400
+
+
+def test_no_body_still_says_status_and_reason() -> None:
+    assert str(api_error(ApiException(status=500, reason="Internal Server Error"), "list", "nodes")).startswith(
+        "cannot list nodes: HTTP 500 Internal Server Error")
+
+
+@pytest.mark.parametrize("error, with_429, without_429", [
+    (ApiException(status=429), True, False),
+    (ApiException(status=500), True, True),
+    (ApiException(status=503), True, True),
+    (ApiException(status=404), False, False),
+    (ApiException(status=409), False, False),
+    (urllib3.exceptions.MaxRetryError(None, "/", "refused"), True, True),
+    (ConnectionResetError(), True, True),
+    (ValueError(), False, False),
+])
+def test_transient_errors(error: BaseException, with_429: bool, without_429: bool) -> None:
+    assert is_transient(error) is with_429
+    assert is_transient(error, retry_429=False) is without_429
+
+
+def client() -> KubeClient:
+    built = KubeClient.from_params({"host": "https://127.0.0.1:1", "api_key": "t0ken"})
+    built.sleep = lambda _seconds: None
+    return built
+
+
+class Flaky:
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return ("ok", args, kwargs)
+
+
+def test_call_retries_429_and_5xx_then_succeeds() -> None:
+    flaky = Flaky(ApiException(status=429), ApiException(status=503))
+    assert client().call(flaky, "n1", target="node/n1", action="read", pretty="x") == ("ok", ("n1",), {"pretty": "x"})
+    assert flaky.calls == 3
+
+
+def test_call_without_retry_429_fails_at_once_with_a_readable_error() -> None:
+    flaky = Flaky(api_exception(429, "Too Many Requests", "Cannot evict pod as it would violate the pod's disruption budget."))
+    with pytest.raises(NodepatchError) as caught:
+        client().call(flaky, target="pod shop/web", action="evict", retry_429=False)
+    assert flaky.calls == 1
+    assert caught.value.details["status"] == 429
+    assert "disruption budget" in str(caught.value)
+
+
+def test_call_gives_up_after_the_attempts_with_the_last_error() -> None:
+    flaky = Flaky(*[ApiException(status=500)] * 10)
+    with pytest.raises(NodepatchError, match="HTTP 500"):
+        client().call(flaky, target="nodes", action="list")
+    assert flaky.calls == 6
+
+
+def test_call_does_not_retry_a_conflict() -> None:
+    flaky = Flaky(ApiException(status=409), ApiException(status=409))
+    with pytest.raises(NodepatchError):
+        client().call(flaky, target="node/n1", action="patch")
+    assert flaky.calls == 1
+
+
+def test_connection_errors_name_the_server() -> None:
+    flaky = Flaky(*[ConnectionRefusedError("refused")] * 10)
+    with pytest.raises(NodepatchError, match=r"cannot reach the API server at https://127.0.0.1:1 to list nodes"):
+        client().call(flaky, target="nodes", action="list")
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true}
+- name: d
+  cluster: {server: "https://10.0.0.2:6443"}
+users:
+- name: u
+  user: {token: abc}
+contexts:
+- name: one
+  context: {cluster: c, user: u}
+- name: two
+  context: {cluster: d, user: u}
+current-context: one
+"""
+
+
+def test_from_kubeconfig_and_context(tmp_path: t.Any) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    assert KubeClient.from_params({"kubeconfig": str(path)}).host == "https://10.0.0.1:6443"
+    two = KubeClient.from_params({"kubeconfig": str(path), "context": "two", "validate_certs": False,
+                                  "proxy": "http://proxy:3128"})
+    assert two.host == "https://10.0.0.2:6443"
+    assert two.api_client.configuration.verify_ssl is False
+    assert two.api_client.configuration.proxy == "http://proxy:3128"
+    assert two.api_client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer abc"
+
+
+def test_explicit_host_and_token_override_the_kubeconfig(tmp_path: t.Any) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    built = KubeClient.from_params({"kubeconfig": str(path), "host": "https://other:443", "api_key": "xyz",
+                                    "ca_cert": "/ca.pem"})
+    assert built.host == "https://other:443"
+    assert built.api_client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer xyz"
+    assert built.api_client.configuration.ssl_ca_cert == "/ca.pem"
+
+
+def test_a_missing_kubeconfig_is_a_readable_error(tmp_path: t.Any) -> None:
+    with pytest.raises(NodepatchError, match="cannot load the Kubernetes connection") as caught:
+        KubeClient.from_params({"kubeconfig": str(tmp_path / "nope")})
+    assert caught.value.hint is not None and "K8S_AUTH_KUBECONFIG" in caught.value.hint
+
+
+def test_argspec_mirrors_kubernetes_core_names_and_environment() -> None:
+    assert set(KUBE_AUTH_ARGSPEC) == {"kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert",
+                                      "client_cert", "client_key", "proxy"}
+    assert KUBE_AUTH_ARGSPEC["api_key"]["no_log"] is True
+    assert KUBE_AUTH_ARGSPEC["validate_certs"]["aliases"] == ["verify_ssl"]
+    envs = {name: spec["fallback"][1][0] for name, spec in KUBE_AUTH_ARGSPEC.items()}
+    assert envs["validate_certs"] == "K8S_AUTH_VERIFY_SSL" and envs["ca_cert"] == "K8S_AUTH_SSL_CA_CERT"
+    assert all(env.startswith("K8S_AUTH_") for env in envs.values())
