@@ -8,6 +8,7 @@ every run. Wall time per drain, and API requests from the API server's apiserver
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -166,10 +167,10 @@ class DrainBench:
         log(f"  {tool}: {pods} pods, {wall:.1f} s, {requests['client']} requests by the tool "
             f"({requests['net']} cluster-wide), rc {rc}, "
             f"{left} pods left{'' if ok else ' — FAILED: ' + _last_line(output)}")
-        return {"tool": tool, "pods": pods, "wall_s": round(wall, 3), "rc": rc, "ok": ok, "pods_left": left,
+        return {"tool": tool, "pods": pods, "wall_s": round(wall, 3), "load_average_1m": round(os.getloadavg()[0], 2), "rc": rc, "ok": ok, "pods_left": left,
                 "requests": requests, "error": None if ok else _last_line(output)}
 
-    def run(self, pod_counts: list[int], runs: int) -> dict[str, Any]:
+    def run(self, pod_counts: list[int], runs: list[int], save: Any = None) -> dict[str, Any]:
         log(f"drain benchmark on {self.target}: pods {pod_counts}, {runs} runs per tool")
         self.raise_capacity(max(pod_counts))
         self.meter.calibrate()
@@ -179,12 +180,18 @@ class DrainBench:
         self.run_tool("ansible-playbook (no-op task)")
         ansible_noop = time.monotonic() - started
         samples: list[dict[str, Any]] = []
-        for pods in pod_counts:
-            for index in range(runs):
+        for pods, count in zip(pod_counts, runs):
+            for index in range(count):
                 order = TOOLS[index % len(TOOLS):] + TOOLS[:index % len(TOOLS)]  # alternate who goes first
                 for tool in order:
                     samples.append(self.one(tool, pods) | {"run": index + 1})
+                if save:
+                    save(self.result(pod_counts, runs, ansible_noop, samples))
         self.delete_namespaces()
+        return self.result(pod_counts, runs, ansible_noop, samples)
+
+    def result(self, pod_counts: list[int], runs: list[int], ansible_noop: float,
+               samples: list[dict[str, Any]]) -> dict[str, Any]:
         return {"target_node": self.target, "nodes": len(self.testbed.info["nodes"]), "runs": runs,
                 "pod_counts": pod_counts, "replicas_per_deployment": REPLICAS, "pdb": "maxUnavailable 25%",
                 "idle_requests_per_s": round(self.meter.idle_rate, 2), "ansible_noop_s": round(ansible_noop, 2),

@@ -8,6 +8,7 @@ ceil(N / concurrency) × (drain + reboot + ready), and API requests per rebooted
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -120,7 +121,7 @@ class RolloutBench:
         log(f"    {wall:.1f} s (ideal {ideal:.1f} s), {rebooted}/{nodes} rebooted, rc {proc.returncode}")
         return {
             "nodes": nodes, "concurrency": concurrency, "reboot_delay_s": self.reboot_delay, "ok": ok,
-            "rc": proc.returncode, "rebooted": rebooted, "wall_s": round(wall, 2), "ideal_s": round(ideal, 2),
+            "rc": proc.returncode, "rebooted": rebooted, "load_average_1m": round(os.getloadavg()[0], 2), "wall_s": round(wall, 2), "ideal_s": round(ideal, 2),
             "overhead_per_node_s": round(overhead, 2), "overhead_ratio": round(overhead / per_node, 3),
             "requests": requests,
             "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,

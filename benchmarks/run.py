@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,22 +32,35 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="quick check that the benchmarks still work: 10 pods, 1 run; 3 nodes, concurrency 1")
     parser.add_argument("--only", choices=("drain", "rollout"), help="run one benchmark only")
     parser.add_argument("--pods", type=ints, help="pods on the drained node (default 50,200)")
-    parser.add_argument("--runs", type=int, help="runs per tool and pod count (default 5)")
+    parser.add_argument("--runs", type=ints, help="runs per tool, one number or one per pod count (default 5)")
     parser.add_argument("--nodes", type=ints, help="roll-out sizes (default 10,50)")
     parser.add_argument("--concurrency", type=ints, help="roll-out concurrencies (default 1,3)")
+    parser.add_argument("--rollouts", help="roll-outs as NODESxCONCURRENCY,... (e.g. 10x1,10x3,50x3); "
+                                           "overrides --nodes and --concurrency")
     parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
     parser.add_argument("--drain-nodes", type=int, default=5, help="test bed size for the drain benchmark")
     parser.add_argument("--testbed-dir", type=Path, default=DEFAULT_TESTBED_DIR,
                         help=f"test bed state directory (default {DEFAULT_TESTBED_DIR.relative_to(REPO)}, the "
                              "benchmarks' own; the shared .build/testbed is restored to its size afterwards)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results", help="where JSON goes")
+    parser.add_argument("--work", type=Path, default=REPO / ".build" / "bench-work",
+                        help="where playbook logs and roll-out reports of each run are kept")
     parser.add_argument("--keep-testbed", action="store_true", help="leave a test bed started here running")
     args = parser.parse_args(argv)
     smoke = args.smoke
     args.pods = args.pods or ([10] if smoke else [50, 200])
-    args.runs = args.runs or (1 if smoke else 5)
-    args.nodes = args.nodes or ([3] if smoke else [10, 50])
-    args.concurrency = args.concurrency or ([1] if smoke else [1, 3])
+    runs = args.runs or [1 if smoke else 5]
+    if len(runs) not in (1, len(args.pods)):
+        parser.error("--runs takes one number, or one per pod count")
+    args.runs = runs * len(args.pods) if len(runs) == 1 else runs
+    if args.rollouts:
+        plan: dict[int, list[int]] = {}
+        for item in args.rollouts.split(","):
+            nodes, _, concurrency = item.partition("x")
+            plan.setdefault(int(nodes), []).append(int(concurrency))
+    else:
+        plan = {nodes: args.concurrency or ([1] if smoke else [1, 3]) for nodes in args.nodes or ([3] if smoke else [10, 50])}
+    args.plan = plan
     args.reboot_delay = args.reboot_delay if args.reboot_delay is not None else (2.0 if smoke else 10.0)
     return args
 
@@ -57,6 +71,7 @@ def main(argv: list[str]) -> int:
     import rollout
 
     started = time.monotonic()
+    args.work.mkdir(parents=True, exist_ok=True)
     testbed = Testbed(args.testbed_dir)
     was_up = testbed.load()
     size_before = len(testbed.info["nodes"]) if was_up else 0
@@ -75,22 +90,27 @@ def main(argv: list[str]) -> int:
     }
     tables: list[str] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="nodepatch-bench-") as tmp:
-            workdir = Path(tmp)
-            if args.only in (None, "drain"):
-                testbed.ensure(args.drain_nodes)
-                result["drain"] = drain.DrainBench(testbed, collections_root, workdir).run(args.pods, args.runs)
+        workdir = Path(tempfile.mkdtemp(prefix="nodepatch-bench-", dir=args.work))
+        log(f"work directory (playbook logs, reports): {workdir}")
+        if args.only in (None, "drain"):
+            testbed.ensure(args.drain_nodes)
+            result["drain"] = drain.DrainBench(testbed, collections_root, workdir).run(
+                args.pods, args.runs, save=lambda partial: save(args, result | {"drain": partial}, tables))
+            result["testbed_versions"] = testbed.info.get("versions")
+            tables.append("### Drain\n\n" + drain.render(result["drain"]))
+            print(tables[-1] + "\n", flush=True)
+            save(args, result, tables)
+        if args.only in (None, "rollout"):
+            rollout_tables = len(tables)
+            for nodes, concurrencies in args.plan.items():
+                testbed.ensure(nodes)
+                bench = rollout.RolloutBench(testbed, collections_root, workdir, args.reboot_delay)
+                result["rollout"].append(bench.run(concurrencies))
                 result["testbed_versions"] = testbed.info.get("versions")
-                tables.append("### Drain\n\n" + drain.render(result["drain"]))
-                print(tables[-1] + "\n", flush=True)
-            if args.only in (None, "rollout"):
-                for nodes in args.nodes:
-                    testbed.ensure(nodes)
-                    bench = rollout.RolloutBench(testbed, collections_root, workdir, args.reboot_delay)
-                    result["rollout"].append(bench.run(args.concurrency))
-                    result["testbed_versions"] = testbed.info.get("versions")
+                del tables[rollout_tables:]
                 tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
-                print(tables[-1] + "\n", flush=True)
+                save(args, result, tables)
+            print(tables[-1] + "\n", flush=True)
     finally:
         if was_up and size_before:
             if not testbed.load() or len(testbed.info["nodes"]) != size_before:
@@ -100,17 +120,25 @@ def main(argv: list[str]) -> int:
         elif not args.keep_testbed:
             testbed.down()
     result["seconds"] = round(time.monotonic() - started, 1)
-    result["tables"] = tables
+    result["complete"] = True
+    path = save(args, result, tables)
+    log(f"results: {path} ({result['seconds']} s)")
+    return 0
+
+
+def save(args: argparse.Namespace, result: dict[str, Any], tables: list[str]) -> Path:
+    """Written after every part, so an interrupted run still leaves what it measured (complete: false)."""
+    result = {"complete": False, **result, "tables": tables, "load_average_now": list(os.getloadavg())}
     args.out.mkdir(parents=True, exist_ok=True)
     name = "latest-smoke" if args.smoke else "latest"
     stamp = result["started_at"].replace(":", "").replace("-", "")
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    text = json.dumps(result, indent=2) + "\n"
+    (args.out / f"{name}.json").write_text(text)
     history = args.out / "history"
     history.mkdir(exist_ok=True)
-    (history / f"{stamp}-{result['mode']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (history / f"{stamp}-{result['mode']}.json").write_text(text)
     (args.out / f"{name}.md").write_text("\n\n".join(tables) + "\n")
-    log(f"results: {args.out / (name + '.json')} ({result['seconds']} s)")
-    return 0
+    return args.out / f"{name}.json"
 
 
 if __name__ == "__main__":
