@@ -9,6 +9,7 @@ evicted pods."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 import uuid
@@ -131,13 +132,18 @@ class Pool:
 
 
 def node_manifest(name: str, key: str) -> dict[str, Any]:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     resources = {"cpu": "8", "memory": "32Gi", "pods": "110"}
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                                                   "type": "kwok", POOL_KEY: key},
                          "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"}},
             "spec": {"taints": [{"key": POOL_KEY, "value": key, "effect": "NoSchedule"}]},
-            "status": {"capacity": resources, "allocatable": resources}}
+            # Ready from the start (kwok keeps it so), so that no watcher of another suite sees a node NotReady.
+            "status": {"capacity": resources, "allocatable": resources,
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                       "message": "created Ready by test_node_drain",
+                                       "lastHeartbeatTime": now, "lastTransitionTime": now}]}}
 
 
 @pytest.fixture
