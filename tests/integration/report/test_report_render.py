@@ -74,8 +74,8 @@ def test_the_module_reports_three_rebooted_one_blocked_one_not_needed(report: di
     assert json.loads(report["json"].read_text())["summary"] == summary
 
 
-def test_same_records_again_change_nothing_and_check_mode_writes_nothing(report: dict[str, Any], run_module: Any,
-                                                                        tmp_path: Path) -> None:
+def test_same_records_again_change_nothing_and_check_mode_writes_nothing(
+        report: dict[str, Any], run_module: Any, tmp_path: Path) -> None:
     stamp = report["html"].stat().st_mtime_ns
     again = run_module("rollout_report", report["args"], diff=True)
     assert again["changed"] is False and again.get("diff", {}).get("after") == {}
@@ -145,8 +145,8 @@ def test_chromium_renders_one_bar_per_node_the_legend_and_the_table(report: dict
     dom_text = proc.stdout
     dom = Dom()
     dom.feed(dom_text)
-    assert [bar["data-node"] for bar in dom.bars] == NODES
-    assert {bar["data-node"]: bar["data-result"] for bar in dom.bars} == {
+    assert [node_bar["data-node"] for node_bar in dom.bars] == NODES
+    assert {node_bar["data-node"]: node_bar["data-result"] for node_bar in dom.bars} == {
         "aks-nodepool1-0": "rebooted", "aks-nodepool1-1": "rebooted", "aks-nodepool1-2": "rebooted",
         "aks-nodepool1-3": "blocked", "aks-nodepool1-4": "not-needed"}
     assert sorted(dom.segments) == sorted(["lock_wait", "drain", "down", "back"] * 3)
