@@ -136,11 +136,13 @@ class AksApi:
 
     # ---------------------------------------------------------------- writes
 
-    def put_cluster(self, rg: str, name: str, body: dict[str, t.Any]) -> t.Any:
-        """Starts the PUT (a long-running operation) guarded by the eTag that was read; returns the poller."""
-        kwargs: dict[str, t.Any] = {}
+    def put_cluster(self, rg: str, name: str, body: dict[str, t.Any], follow: bool = True) -> t.Any:
+        """Starts the PUT (a long-running operation) guarded by the eTag that was read; returns the poller.
+
+        ``follow=False`` sends the PUT and nothing else (no background polling)."""
+        kwargs: dict[str, t.Any] = {} if follow else {"polling": False}
         if body.get("eTag"):
-            kwargs = {"etag": body["eTag"], "match_condition": MatchConditions.IfNotModified}
+            kwargs.update(etag=body["eTag"], match_condition=MatchConditions.IfNotModified)
         return self._call(f"update managed cluster {name}", cluster_target(rg, name),
                           lambda: self.client.managed_clusters.begin_create_or_update(rg, name, body, **kwargs))
 
@@ -156,10 +158,11 @@ class AksApi:
                    f"{cluster_target(rg, name)}/maintenanceConfigurations/{config}",
                    lambda: self.client.maintenance_configurations.delete(rg, name, config))
 
-    def upgrade_node_image(self, rg: str, name: str, pool: str) -> t.Any:
+    def upgrade_node_image(self, rg: str, name: str, pool: str, follow: bool = True) -> t.Any:
+        kwargs: dict[str, t.Any] = {} if follow else {"polling": False}
         return self._call(f"start the node image upgrade of agent pool {pool}",
                           f"{cluster_target(rg, name)}/agentPools/{pool}",
-                          lambda: self.client.agent_pools.begin_upgrade_node_image_version(rg, name, pool))
+                          lambda: self.client.agent_pools.begin_upgrade_node_image_version(rg, name, pool, **kwargs))
 
     def wait(self, poller: t.Any, deadline: float, what: str, target: str) -> t.Any:
         """Follows a poller until it is done or the deadline passes (an error naming what still runs)."""
@@ -196,7 +199,7 @@ def set_channels(api: AksApi, rg: str, name: str, upgrade_channel: str | None, n
             return plan, {"provisioning_state": props.get("provisioningState")}
         body = copy.deepcopy(cluster)
         body["properties"]["autoUpgradeProfile"] = plan.after.apply_to(props.get("autoUpgradeProfile"))
-        poller = api.put_cluster(rg, name, body)
+        poller = api.put_cluster(rg, name, body, follow=wait)
         state: dict[str, t.Any] = {"provisioning_state": "Updating"}
         if wait:
             result = api.wait(poller, deadline, f"the update of managed cluster {name}", target)
@@ -309,7 +312,7 @@ def upgrade_node_images(api: AksApi, rg: str, name: str, pools: list[str] | None
             entry["action"] = "would_upgrade"
         else:
             entry["action"] = "upgrade_started"
-            pollers.append((entry, api.upgrade_node_image(rg, name, pool_name)))
+            pollers.append((entry, api.upgrade_node_image(rg, name, pool_name, follow=wait)))
         results.append(entry)
     if wait:
         for entry, poller in pollers:

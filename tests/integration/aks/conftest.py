@@ -73,11 +73,11 @@ def aks(run_module: Any, azure_env: dict[str, str], auth: dict[str, str]) -> Any
     """aks(module, check=False, diff=False, env=None, **options) → result; auth options are added, the secret is
     asserted absent from everything the module printed."""
 
-    def run(name: str, check: bool = False, diff: bool = False, env: dict[str, str] | None = None,
+    def run(module_name: str, check: bool = False, diff: bool = False, env: dict[str, str] | None = None,
             use_auth: bool = True, **options: Any) -> dict[str, Any]:
         args = {**(auth if use_auth else {}), **options}
-        result = run_module(name, args, check=check, diff=diff, env={**azure_env, **(env or {})})
-        assert SECRET not in json.dumps(result), f"the client secret appears in the output of {name}"
+        result = run_module(module_name, args, check=check, diff=diff, env={**azure_env, **(env or {})})
+        assert SECRET not in json.dumps(result), f"the client secret appears in the output of {module_name}"
         return result
 
     return run
