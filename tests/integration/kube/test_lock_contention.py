@@ -1,0 +1,184 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Contention on the kured-compatible lock: 8 processes acquire and release it 200 rounds each, with max_holders 1
+and then 3, while a watch on the DaemonSet counts the holders in every version of the annotation. The count never
+exceeds the limit. The workers call the collection's module_utils directly (the same code node_lock runs), with
+the least-privilege kubeconfig: 3200 acquisitions through ansible-playbook would take far longer on two cores.
+
+The watcher parses kured's JSON on its own (not with the collection's parser), so it is an independent judge.
+A real kured process is not part of the mix: it cannot be built here (the Go module proxy answers 403 for
+github.com/kubereboot/kured); test_node_lock.py proves the format interop instead.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Testbed
+
+ANNOTATION = "weave.works/kured-node-lock"
+WORKERS = int(os.environ.get("NODEPATCH_CONTENTION_WORKERS", "8"))
+ROUNDS = int(os.environ.get("NODEPATCH_CONTENTION_ROUNDS", "200"))
+
+WORKER = textwrap.dedent("""
+    import json, random, sys, time
+    from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+    from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
+
+    kubeconfig, namespace, holder, max_holders, rounds, start_at = sys.argv[1:7]
+    client = KubeClient.from_params({"kubeconfig": kubeconfig})
+    settings = LockSettings("daemonset", namespace, "kured", "weave.works/kured-node-lock", "unused",
+                            int(max_holders), 0, False)
+    # Stale checks read the holder's Node; these holders are not nodes, and the count is what is under test.
+    lock = RebootLock(client, settings, check_stale=False)
+    while time.time() < float(start_at):
+        time.sleep(0.01)
+    held, refused, intervals = 0, 0, []
+    for _ in range(int(rounds)):
+        result = lock.acquire(holder, wait_timeout=600, wait_sleep=0.02 + random.random() * 0.03)
+        if not result.acquired:
+            refused += 1
+            continue
+        got = time.time()
+        held += 1
+        time.sleep(0.005)
+        left = time.time()
+        assert lock.release(holder).changed
+        intervals.append((got, left))
+    print(json.dumps({"holder": holder, "held": held, "refused": refused, "conflicts": lock.conflicts,
+                      "intervals": intervals}))
+""")
+
+
+def count_holders(raw: str | None) -> int:
+    """kured's reading of the annotation: one holder in the single form, len(locks) in the multi form."""
+    if not raw:
+        return 0
+    value = json.loads(raw)
+    if "locks" in value or "maxOwners" in value:
+        return len({entry["nodeID"] for entry in value.get("locks") or []})
+    return 1 if value.get("nodeID") else 0
+
+
+class Watcher(threading.Thread):
+    """Follows every version of the DaemonSet (re-watching from the last resourceVersion) and counts holders."""
+
+    def __init__(self, testbed: Testbed, namespace: str, resource_version: str) -> None:
+        super().__init__(daemon=True)
+        self.testbed = testbed
+        self.namespace = namespace
+        self.resource_version = resource_version
+        self.histogram: collections.Counter[int] = collections.Counter()
+        self.events = 0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from kubernetes import watch
+
+        apps = self.testbed.apps_v1()
+        try:
+            while not self.done.is_set():
+                stream = watch.Watch()
+                for event in stream.stream(apps.list_namespaced_daemon_set, self.namespace,
+                                           field_selector="metadata.name=kured",
+                                           resource_version=self.resource_version, timeout_seconds=5):
+                    obj = event["object"]
+                    self.resource_version = obj.metadata.resource_version
+                    self.events += 1
+                    self.histogram[count_holders((obj.metadata.annotations or {}).get(ANNOTATION))] += 1
+                    if self.done.is_set():
+                        break
+                stream.stop()
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            self.error = error
+
+    def finish(self, expected_version: str) -> None:
+        deadline = time.monotonic() + 30
+        while int(self.resource_version) < int(expected_version) and time.monotonic() < deadline and self.is_alive():
+            time.sleep(0.1)
+        self.done.set()
+        self.join(10)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """Most intervals open at one moment. Each interval lies inside its holder's real holding time (taken after
+    the acquiring write returned, before the releasing write began), so an overlap here is a real one."""
+    points = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
+                    key=lambda point: (point[0], point[1]))
+    current = peak = 0
+    for _, step in points:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.fixture
+def namespace(testbed: Testbed) -> Iterator[str]:
+    name = testbed.create_namespace("np-contention")
+    labels = {"name": "kured"}
+    testbed.apps_v1().create_namespaced_daemon_set(name, {
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kured"},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "nodeSelector": {"nodepatch.test/no-such-label": "none"},
+            "containers": [{"name": "kured", "image": "ghcr.io/kubereboot/kured:1.17.1"}]}}}})
+    try:
+        yield name
+    finally:
+        testbed.delete_namespace(name)
+
+
+@pytest.mark.parametrize("max_holders", [1, 3])
+def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, namespace: str, max_holders: int,
+                                                         collections_root: Path) -> None:
+    apps = testbed.apps_v1()
+    watcher = Watcher(testbed, namespace, apps.read_namespaced_daemon_set("kured", namespace).metadata.resource_version)
+    watcher.start()
+    start_at = time.time() + 3  # every worker has imported the client by then, so they really start together
+    env = {**os.environ, "PYTHONPATH": str(collections_root)}
+    started = time.monotonic()
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, testbed.kubeconfig, namespace, f"worker-{index}",
+                                 str(max_holders), str(ROUNDS), str(start_at)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+               for index in range(WORKERS)]
+    reports = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=1800)
+        assert worker.returncode == 0, stderr
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    elapsed = time.monotonic() - started - 3
+    final = apps.read_namespaced_daemon_set("kured", namespace).metadata
+    watcher.finish(final.resource_version)
+    assert watcher.error is None, watcher.error
+
+    intervals = [tuple(interval) for report in reports for interval in report["intervals"]]
+    overlap = max_overlap(intervals)  # type: ignore[arg-type]
+    held = sum(report["held"] for report in reports)
+    conflicts = sum(report["conflicts"] for report in reports)
+    print(f"\nmax_holders={max_holders}: {WORKERS} workers x {ROUNDS} rounds = {held} acquisitions in {elapsed:.1f} s;"
+          f" {conflicts} write conflicts (409, re-read and retried); {watcher.events} DaemonSet versions watched;"
+          f" holders seen per version: {dict(sorted(watcher.histogram.items()))}; max seen {max(watcher.histogram)};"
+          f" max overlap of client-side holding intervals {overlap}")
+
+    assert held == WORKERS * ROUNDS and all(report["refused"] == 0 for report in reports)
+    assert max(watcher.histogram) <= max_holders, watcher.histogram
+    assert overlap <= max_holders
+    # Every acquisition and every release is one write, and the watch saw each version.
+    assert watcher.events >= 2 * held
+    if max_holders > 1:
+        assert max(watcher.histogram) > 1, "the workers never held the lock together: no contention was tested"
+    assert not (final.annotations or {}).get(ANNOTATION) or count_holders(final.annotations[ANNOTATION]) == 0
