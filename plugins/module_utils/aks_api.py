@@ -15,8 +15,8 @@ import time
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks import (
-    Channels,
     ChannelPlan,
+    Channels,
     WindowSpec,
     normalise_properties,
     plan_channels,
@@ -223,7 +223,8 @@ def apply_window(api: AksApi, rg: str, name: str, config_name: str, state: str, 
     current_props = (current or {}).get("properties")
     warnings: list[str] = []
     if state == "present":
-        assert spec is not None
+        if spec is None:
+            raise NodepatchError("state=present needs a window", target=f"maintenanceConfigurations/{config_name}")
         changed = not spec.matches(current_props)
         desired = spec.to_rest()
         if changed and not check_mode:

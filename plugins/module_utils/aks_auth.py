@@ -81,9 +81,9 @@ class AzureSettings:
 
     def describe(self) -> str:
         """Which identity is used, for messages; never the secret."""
-        who = {"env": "service principal", "credential_file": "service principal", "cli": "Azure CLI login",
-               "msi": "managed identity", "workload_identity": "workload identity"}.get(self.auth_source,
-                                                                                         self.auth_source)
+        kinds = {"env": "service principal", "credential_file": "service principal", "cli": "Azure CLI login",
+                 "msi": "managed identity", "workload_identity": "workload identity"}
+        who = kinds.get(self.auth_source, self.auth_source)
         parts = [f"auth_source={self.auth_source} ({who})"]
         if self.client_id:
             parts.append(f"client_id={self.client_id}")

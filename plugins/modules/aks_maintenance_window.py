@@ -20,7 +20,7 @@ description:
   - Every option is validated before anything is written. Comparison is on normalised values (weekday spelling,
     V(1:00) and V(01:00), a missing O(utc_offset) and V(+00:00)); the C(startDate) AKS fills in when none was
     given does not count as a difference.
-  - Warns when the channel the window governs is off (V(none) or V(None)): the window changes nothing until a
+  - Warns when the channel the window governs is off (V(none) or V(None)), because the window changes nothing until a
     channel is set with M(nodepatch.kube.aks_upgrade_channel).
 author:
   - nodepatch maintainers (@nodepatch)

@@ -116,5 +116,5 @@ def test_missing_subscription_says_how_to_set_it(aks: Any, emulator: Any) -> Non
 
 
 def test_http_endpoint_is_refused(aks: Any, emulator: Any) -> None:
-    result = aks("aks_upgrade_info", resource_manager_url="http://127.0.0.1:9", **{k: v for k, v in INFO.items()})
+    result = aks("aks_upgrade_info", resource_manager_url="http://127.0.0.1:9", **INFO)
     assert result["failed"] is True and "is not an https URL" in result["msg"]

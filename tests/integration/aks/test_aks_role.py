@@ -39,8 +39,8 @@ def extra_vars(emulator: Any, auth: dict[str, str], cluster_list: list[dict[str,
     return {"aks_auto_upgrade_auth": auth, "aks_auto_upgrade_clusters": cluster_list}
 
 
-def test_playbook_applies_channels_and_windows_then_is_idempotent(run_playbook: Any, emulator: Any, auth: Any,
-                                                                   azure_env: dict[str, str], seeds: Any) -> None:
+def test_playbook_applies_channels_and_windows_then_is_idempotent(
+        run_playbook: Any, emulator: Any, auth: Any, azure_env: dict[str, str], seeds: Any) -> None:
     proc = run_playbook(PLAYBOOK, extra_vars(emulator, auth, clusters()), env=azure_env, args=("--diff", "-v"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
@@ -72,8 +72,8 @@ def test_check_mode_writes_nothing(run_playbook: Any, emulator: Any, auth: Any, 
     assert emulator.writes() == []
 
 
-def test_a_failing_cluster_is_reported_and_the_others_still_run(run_playbook: Any, emulator: Any, auth: Any,
-                                                                 azure_env: dict[str, str]) -> None:
+def test_a_failing_cluster_is_reported_and_the_others_still_run(
+        run_playbook: Any, emulator: Any, auth: Any, azure_env: dict[str, str]) -> None:
     cluster_list = [
         {"resource_group": "rg-mixed", "name": "aks-windows", "node_os_upgrade_channel": "SecurityPatch"},
         {"resource_group": "rg-linux", "name": "aks-linux", "upgrade_channel": "rapid"},

@@ -14,8 +14,8 @@ CLUSTER_PATH = "/managedClusters/aks-linux"
 
 
 def cluster_puts(emulator: Any) -> list[dict[str, Any]]:
-    return [r for r in emulator.writes() if r["method"] == "PUT" and r["path"].endswith("/managedClusters/" +
-                                                                                      r["path"].rsplit("/", 1)[1])]
+    return [r for r in emulator.writes()
+            if r["method"] == "PUT" and r["path"].rsplit("/", 2)[1] == "managedClusters"]
 
 
 def warnings_text(result: dict[str, Any]) -> str:

@@ -187,8 +187,8 @@ def test_each_schedule_kind_maps_to_the_rest_shape_and_back(option: dict, rest: 
 
 
 def test_intervals_default_to_one() -> None:
-    assert schedule_to_rest({"weekly": {"day_of_week": "Monday"}}) == {"weekly": {"dayOfWeek": "Monday",
-                                                                                   "intervalWeeks": 1}}
+    expected = {"weekly": {"dayOfWeek": "Monday", "intervalWeeks": 1}}
+    assert schedule_to_rest({"weekly": {"day_of_week": "Monday"}}) == expected
     assert schedule_to_rest({"daily": {}}) == {"daily": {"intervalDays": 1}}
 
 

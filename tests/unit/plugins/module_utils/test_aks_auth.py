@@ -83,8 +83,8 @@ def test_credentials_file_profile(tmp_path: Path) -> None:
                                        "[prod]\nsubscription_id=s1\nclient_id=a1\nsecret=x1\ntenant=t1\n"
                                        "cloud_environment=AzureUSGovernment\n")
     s = resolve_settings(params(auth_source="credential_file", profile="prod"), {"HOME": str(tmp_path)}, str(path))
-    assert (s.auth_source, s.subscription_id, s.client_id, s.secret, s.tenant) == ("credential_file", "s1", "a1",
-                                                                                  "x1", "t1")
+    expected = ("credential_file", "s1", "a1", "x1", "t1")
+    assert (s.auth_source, s.subscription_id, s.client_id, s.secret, s.tenant) == expected
     assert s.cloud_environment == "AzureUSGovernment"
     s = resolve_settings(params(), {"HOME": str(tmp_path)}, str(path))
     assert (s.auth_source, s.client_id) == ("credential_file", "a0")
