@@ -175,3 +175,10 @@ def test_name_alias_and_module_output_never_contain_the_secret(aks: Any) -> None
     result = aks("aks_upgrade_channel", resource_group="rg-linux", name="aks-linux", upgrade_channel="stable")
     assert result["changed"] is False
     assert result["invocation"]["module_args"]["secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+
+
+def test_server_error_on_the_put_is_retried_by_the_sdk(aks: Any, emulator: Any) -> None:
+    emulator.fail_next_cluster_put = 500
+    result = aks("aks_upgrade_channel", resource_group="rg-linux", cluster_name="aks-linux", upgrade_channel="patch")
+    assert result["changed"] is True, result
+    assert len(cluster_puts(emulator)) == 2
