@@ -69,6 +69,8 @@ class AzureSettings:
     resource_manager_url: str
     authority_host: str
     profile: str | None = None
+    # auth_source=auto that found nothing else: the CLI login, then a managed identity.
+    cli_then_msi: bool = False
 
     @property
     def custom_authority(self) -> bool:
@@ -163,7 +165,8 @@ def resolve_settings(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str]
                                  target="auth_source", hint="create it with a [default] section holding "
                                  "subscription_id, client_id, secret and tenant, or pick another auth_source")
 
-    if source == "auto":
+    auto = source == "auto"
+    if auto:
         if values["client_id"] and values["secret"] and values["tenant"] and not profile_name:
             source = "env"
         elif values["client_id"] and values["tenant"] and federated and not profile_name:
@@ -192,7 +195,8 @@ def resolve_settings(params: t.Mapping[str, t.Any], environ: t.Mapping[str, str]
     settings = AzureSettings(auth_source=source, subscription_id=values["subscription_id"],
                              client_id=values["client_id"], secret=values["secret"], tenant=values["tenant"],
                              federated_token_file=federated, cloud_environment=cloud, resource_manager_url=arm,
-                             authority_host=authority, profile=profile_name)
+                             authority_host=authority, profile=profile_name,
+                             cli_then_msi=auto and source == "cli")
     _check_complete(settings)
     return settings
 
@@ -248,9 +252,11 @@ def build_credential(settings: AzureSettings) -> t.Any:
     if source == "msi":
         return identity.ManagedIdentityCredential(client_id=settings.client_id) if settings.client_id \
             else identity.ManagedIdentityCredential()
-    # cli (also what auto falls back to): the CLI's login first, a managed identity when there is none.
-    return identity.ChainedTokenCredential(identity.AzureCliCredential(tenant_id=settings.tenant),
-                                           identity.ManagedIdentityCredential())
+    cli = identity.AzureCliCredential(tenant_id=settings.tenant) if settings.tenant else identity.AzureCliCredential()
+    if settings.cli_then_msi:
+        # What auto falls back to: the CLI's login first, a managed identity when there is none.
+        return identity.ChainedTokenCredential(cli, identity.ManagedIdentityCredential())
+    return cli
 
 
 def build_client(settings: AzureSettings, polling_interval: float = 10.0) -> t.Any:

@@ -132,7 +132,9 @@ def test_workload_identity_without_token_file_is_an_error(tmp_path: Path) -> Non
 
 
 def test_auto_without_anything_falls_back_to_the_cli(tmp_path: Path) -> None:
-    assert resolve_settings(params(), {"HOME": str(tmp_path)}).auth_source == "cli"
+    settings = resolve_settings(params(), {"HOME": str(tmp_path)})
+    assert settings.auth_source == "cli" and settings.cli_then_msi
+    assert not resolve_settings(params(auth_source="cli"), {"HOME": str(tmp_path)}).cli_then_msi
 
 
 def test_auth_source_from_ansible_environment_variable(tmp_path: Path) -> None:
