@@ -38,8 +38,8 @@ def unwrap(value: dict[str, Any]) -> Any:
     return value["__ansible_unsafe"] if set(value) == {"__ansible_unsafe"} else value
 
 
-def test_nodes_become_hosts_with_internal_ip_groups_and_facts(tmp_path: Path, testbed: Testbed,
-                                                             collections_root: Path) -> None:
+def test_nodes_become_hosts_with_internal_ip_groups_and_facts(
+        tmp_path: Path, testbed: Testbed, collections_root: Path) -> None:
     config = write_config(tmp_path, testbed, "keyed_groups:\n  - key: nodepatch_node_image_version\n"
                                              "    prefix: image\ncompose:\n  kernel: nodepatch_kernel_version\n")
     listed = inventory_list(config, collections_root)

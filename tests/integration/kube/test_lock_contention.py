@@ -118,10 +118,10 @@ class Watcher(threading.Thread):
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
     """Most intervals open at one moment. Each interval lies inside its holder's real holding time (taken after
     the acquiring write returned, before the releasing write began), so an overlap here is a real one."""
-    points = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
+    points = sorted([(start, 1) for start, _end in intervals] + [(end, -1) for _start, end in intervals],
                     key=lambda point: (point[0], point[1]))
     current = peak = 0
-    for _, step in points:
+    for _moment, step in points:
         current += step
         peak = max(peak, current)
     return peak
