@@ -108,12 +108,8 @@ class RolloutBench:
         wall = time.monotonic() - started
         requests = meter.stop()
         (run_dir / "ansible-playbook.log").write_text(proc.stdout + proc.stderr)
-        rebooted = 0
-        try:
-            report = json.loads((run_dir / "nodepatch-reports" / "rollout.json").read_text())
-            rebooted = sum(1 for row in report.get("nodes", []) if row.get("result") == "rebooted")
-        except (OSError, ValueError):
-            pass
+        report = load_report(run_dir / "ansible-playbook.log")
+        rebooted = sum(1 for row in report.get("nodes", []) if row.get("result") == "rebooted")
         per_node = reference["drain_s"] + reference["reboot_s"] + reference["ready_s"]
         ideal = batches(nodes, concurrency) * per_node
         overhead = (wall - ideal) / batches(nodes, concurrency)
@@ -126,6 +122,7 @@ class RolloutBench:
             "requests": requests,
             "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,
             "cluster_requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
+            "phases_median_s": phases(report),
             "kured": KURED,
             "log": str(run_dir / "ansible-playbook.log"),
             "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
@@ -144,6 +141,42 @@ class RolloutBench:
                 "rows": rows}
 
 
+# Where a node's time goes, from the roll-out report's per-node timeline (timestamps the role records).
+PHASES = (
+    ("detect + gate", "started", "lock_requested"),
+    ("lock", "lock_requested", "lock_acquired"),
+    ("mark", "lock_acquired", "drain_started"),
+    ("drain", "drain_started", "drain_finished"),
+    ("reboot command", "drain_finished", "reboot_started"),
+    ("reboot + ready", "reboot_started", "node_ready"),
+    ("uncordon + unmark", "node_ready", "uncordoned"),
+    ("release", "uncordoned", "finished"),
+)
+
+
+def load_report(playbook_log: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads((playbook_log.parent / "nodepatch-reports" / "rollout.json").read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def phases(report: dict[str, Any]) -> dict[str, float]:
+    """Median seconds per phase over the rebooted nodes, plus the time between one node's end and the next
+    node's start in the same slot (Ansible's own work between batches: report, next batch's set-up)."""
+    rows = [row for row in report.get("nodes", []) if row.get("result") == "rebooted"]
+    result: dict[str, float] = {}
+    for name, start, end in PHASES:
+        values = [row["timeline"][end] - row["timeline"][start] for row in rows
+                  if start in row.get("timeline", {}) and end in row.get("timeline", {})]
+        if values:
+            result[name] = round(median(values) or 0.0, 2)
+    totals = [row["total_seconds"] for row in rows if "total_seconds" in row]
+    if totals:
+        result["node total"] = round(median(totals) or 0.0, 2)
+    return result
+
+
 def render(results: list[dict[str, Any]]) -> str:
     rows = []
     for result in results:
@@ -153,6 +186,11 @@ def render(results: list[dict[str, Any]]) -> str:
                          row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"], row["kured"]])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
                   "API requests/node (tool)", "API requests/node (cluster)", "kured"], rows)
+    names = [name for name, _, _ in PHASES] + ["node total"]
+    phase_rows = [[row["nodes"], row["concurrency"], *(row.get("phases_median_s", {}).get(name) for name in names)]
+                  for result in results for row in result["rows"]]
+    text += "\n\nMedian seconds per phase of a rebooted node (from the roll-out report's timeline):\n\n"
+    text += table(["nodes", "concurrency", *names], phase_rows)
     refs = [f"- {r['nodes']} nodes: drain {r['reference']['drain_s']} s (kubectl drain of one node), reboot "
             f"{r['reference']['reboot_s']} s (simulated, fixed), ready {r['reference']['ready_s']} s"
             for r in results]

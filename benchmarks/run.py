@@ -65,7 +65,31 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def rerender(path: Path) -> int:
+    """Prints the tables of a saved result again (adding phase times from kept roll-out reports if missing)."""
+    import drain
+    import rollout
+
+    result = json.loads(path.read_text())
+    tables = []
+    if result.get("drain"):
+        tables.append("### Drain\n\n" + drain.render(result["drain"]))
+    for bench in result.get("rollout", []):
+        for row in bench["rows"]:
+            if not row.get("phases_median_s"):
+                row["phases_median_s"] = rollout.phases(rollout.load_report(Path(row["log"])))
+    if result.get("rollout"):
+        tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
+    result["tables"] = tables
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.with_suffix(".md").write_text("\n\n".join(tables) + "\n")
+    print("\n\n".join(tables))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--render"]:
+        return rerender(Path(argv[1]))
     args = parse(argv)
     import drain
     import rollout
