@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -258,3 +259,41 @@ def test_bad_options_are_refused_before_any_call(testbed: Testbed, run_module: M
     assert result.get("failed") and "ttl" in result["msg"]
     result = run_module("node_lock", {"kubeconfig": testbed.kubeconfig, "holder": "x", "max_holders": 0})
     assert result.get("failed") and "max_holders" in result["msg"]
+
+
+def test_a_waiting_lock_is_acquired_once_kured_releases(bed: LockBed, testbed: Testbed) -> None:
+    holder, waiter = testbed.nodes[0], testbed.nodes[1]
+    created = kured_time(datetime.datetime.now(datetime.timezone.utc), 5)
+    bed.write(f'{{"nodeID":"{holder}","metadata":{{"unschedulable":false}},"created":"{created}","TTL":0}}')
+    results: list[dict[str, Any]] = []
+    waiting = threading.Thread(target=lambda: results.append(bed.lock(waiter, wait_timeout=90, wait_sleep=1)))
+    waiting.start()
+    time.sleep(8)
+    assert not results, "node_lock did not wait for kured's lock"
+    bed.write(None)  # kured's release deletes the key
+    released_at = time.monotonic()
+    waiting.join(120)
+    assert results and results[0]["acquired"] and results[0]["changed"]
+    assert time.monotonic() - released_at < 30
+    assert json.loads(bed.value() or "")["nodeID"] == waiter
+
+
+def test_forbidden_names_the_missing_permission(bed: LockBed, testbed: Testbed) -> None:
+    """A ServiceAccount without the collection's role, connected with host, api_key and ca_cert: the 403 says
+    which verb on which resource is missing and where the RBAC manifest is."""
+    core = testbed.core_v1()
+    core.create_namespaced_service_account(bed.namespace, {"metadata": {"name": "nobody"}})
+    token = core.create_namespaced_service_account_token(
+        "nobody", bed.namespace, {"spec": {"expirationSeconds": 600}}).status.token
+    connection = {"host": testbed.api_url, "api_key": token, "ca_cert": str(testbed.info["ca_cert"]),
+                  "namespace": bed.namespace, "holder": testbed.nodes[0]}
+    result = bed.run_module("node_lock", connection)
+    assert result.get("failed") and result["status"] == 403
+    assert f"cannot read node/{testbed.nodes[0]}: HTTP 403 Forbidden" in result["msg"]
+    assert "may not get nodes (API group core) cluster-wide" in result["msg"] and "deploy/rbac.yml" in result["msg"]
+    # With the cordon flag given, the Node is not read: the next call is the lock's DaemonSet.
+    result = bed.run_module("node_lock", {**connection, "metadata_unschedulable": False})
+    assert result.get("failed") and result["status"] == 403
+    assert f"cannot read the lock on daemonset {bed.namespace}/kured: HTTP 403 Forbidden" in result["msg"]
+    assert f"may not get daemonsets (API group apps) in namespace {bed.namespace}" in result["msg"]
+    assert token not in json.dumps(result)
