@@ -174,7 +174,7 @@ class DrainBench:
         log(f"drain benchmark on {self.target}: pods {pod_counts}, {runs} runs per tool")
         self.raise_capacity(max(pod_counts))
         self.meter.calibrate()
-        for _ in range(2):  # warm caches (Python bytecode, collection loader) before timing anything
+        for _warm_up in range(2):  # warm caches (Python bytecode, collection loader) before timing anything
             self.run_tool("ansible-playbook (no-op task)")
         started = time.monotonic()
         self.run_tool("ansible-playbook (no-op task)")

@@ -61,10 +61,10 @@ class RolloutBench:
     def reference_times(self) -> dict[str, float]:
         """The ideal's parts, measured on this test bed: `kubectl drain` of one node (cordon + evict what it
         carries), the simulated reboot (fixed), and ready = from the reboot's end to Ready with a new boot id."""
-        core, _ = self._clients()
+        core = self._clients()[0]
         node = self.testbed.info["nodes"][-1]
         drains = []
-        for _ in range(3):
+        for _attempt in range(3):
             started = time.monotonic()
             self.testbed.kubectl("drain", node, "--ignore-daemonsets", "--timeout=300s")
             drains.append(time.monotonic() - started)
@@ -186,7 +186,7 @@ def render(results: list[dict[str, Any]]) -> str:
                          row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"], row["kured"]])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
                   "API requests/node (tool)", "API requests/node (cluster)", "kured"], rows)
-    names = [name for name, _, _ in PHASES] + ["node total"]
+    names = [phase[0] for phase in PHASES] + ["node total"]
     phase_rows = [[row["nodes"], row["concurrency"], *(row.get("phases_median_s", {}).get(name) for name in names)]
                   for result in results for row in result["rows"]]
     text += "\n\nMedian seconds per phase of a rebooted node (from the roll-out report's timeline):\n\n"

@@ -56,7 +56,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.rollouts:
         plan: dict[int, list[int]] = {}
         for item in args.rollouts.split(","):
-            nodes, _, concurrency = item.partition("x")
+            nodes, concurrency = item.split("x", 1)
             plan.setdefault(int(nodes), []).append(int(concurrency))
     else:
         plan = {nodes: args.concurrency or ([1] if smoke else [1, 3]) for nodes in args.nodes or ([3] if smoke else [10, 50])}
