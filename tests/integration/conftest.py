@@ -19,10 +19,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +357,59 @@ def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
         return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
 
     return run
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Receiver:
+    """Answers 200 on /hooks/..., 202 on /teams/..., the status in the path on /status/<code>/..."""
+
+    port: int
+    requests: list[Received] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            state.requests.append(Received(self.path, {key.lower(): value for key, value in self.headers.items()},
+                                           body))
+            status = 200
+            if self.path.startswith("/status/"):
+                status = int(self.path.split("/")[2])
+            elif self.path.startswith("/teams/"):
+                status = 202
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok" if status < 400 else b"nope")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

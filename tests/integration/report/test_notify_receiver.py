@@ -11,10 +11,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,62 +19,6 @@ import pytest
 
 SECRET_PATH = "/webhookb2/7f3c1d2e-aaaa-bbbb-cccc-SECRETSECRET/IncomingWebhook/0123456789abcdef"
 SECRET_QUERY = "sig=TOPSECRETSIGNATURE"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class Receiver:
-    """Answers 200 on /hooks/..., 202 on /teams/..., the status in the path on /status/<code>/..."""
-
-    port: int
-    requests: list[Received] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            state.requests.append(Received(self.path, {key.lower(): value for key, value in self.headers.items()},
-                                           body))
-            status = 200
-            if self.path.startswith("/status/"):
-                status = int(self.path.split("/")[2])
-            elif self.path.startswith("/teams/"):
-                status = 202
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok" if status < 400 else b"nope")
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def dead_port() -> int:
@@ -116,7 +57,7 @@ def assert_no_secret(text: str) -> None:
         assert secret not in text, f"{secret} leaked into the output"
 
 
-def test_each_format_arrives_in_its_shape_naming_the_node(receiver: Receiver, notify: Any) -> None:
+def test_each_format_arrives_in_its_shape_naming_the_node(receiver: Any, notify: Any) -> None:
     webhooks = [
         {"url": receiver.url(f"/hooks/s3cr3t-generic?{SECRET_QUERY}"), "format": "generic",
          "headers": {"Authorization": "Bearer tok-123"}},
@@ -158,7 +99,7 @@ def test_each_format_arrives_in_its_shape_naming_the_node(receiver: Receiver, no
     assert f"http://127.0.0.1:{receiver.port}/…" in json.dumps(run.result["sent"], ensure_ascii=False)
 
 
-def test_check_mode_sends_nothing_and_shows_the_payloads(receiver: Receiver, notify: Any) -> None:
+def test_check_mode_sends_nothing_and_shows_the_payloads(receiver: Any, notify: Any) -> None:
     run = notify({"webhooks": [{"url": receiver.url("/hooks/s3cr3t-check"), "format": "slack"}],
                   "event": "reboot_finished", "node": "aks-nodepool1-0", "text": "aks-nodepool1-0 is back"},
                  check=True)
@@ -169,7 +110,7 @@ def test_check_mode_sends_nothing_and_shows_the_payloads(receiver: Receiver, not
     assert_no_secret(run.output)
 
 
-def test_a_dead_webhook_warns_and_the_others_still_get_the_message(receiver: Receiver, notify: Any) -> None:
+def test_a_dead_webhook_warns_and_the_others_still_get_the_message(receiver: Any, notify: Any) -> None:
     dead = f"http://127.0.0.1:{dead_port()}{SECRET_PATH}?{SECRET_QUERY}"
     run = notify({"webhooks": [{"url": dead, "format": "teams"},
                                {"url": receiver.url(f"/status/503{SECRET_PATH}"), "format": "generic"},
@@ -209,7 +150,7 @@ def test_a_bad_template_field_is_named(notify: Any) -> None:
     assert run.rc != 0 and "{unknown}" in run.result["msg"] and "{node}" in run.result["msg"]
 
 
-def test_through_ansible_playbook_the_url_stays_hidden_even_verbose(receiver: Receiver, run_playbook: Any,
+def test_through_ansible_playbook_the_url_stays_hidden_even_verbose(receiver: Any, run_playbook: Any,
                                                                     tmp_path: Path) -> None:
     playbook = tmp_path / "notify.yml"
     playbook.write_text(f"""

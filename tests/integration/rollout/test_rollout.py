@@ -158,6 +158,30 @@ def test_a_node_an_administrator_cordoned_is_rebooted_and_stays_cordoned(cluster
     assert_cluster_settled(cluster, cordoned=frozenset({admin_cordoned}))
 
 
+def test_webhooks_hear_each_reboot_start_and_finish_in_their_format(cluster, run_playbook, tmp_path, receiver) -> None:
+    node = cluster.nodes[1]
+    cluster.sentinel(node)
+    proc = run_rollout(run_playbook, cluster, tmp_path, safe_reboot_notify_cluster="testbed-east",
+                       safe_reboot_notify_webhooks=[
+                           {"url": receiver.url("/hooks/secret-generic"), "format": "generic"},
+                           {"url": receiver.url("/hooks/secret-slack"), "format": "slack"},
+                           {"url": receiver.url("/teams/secret-teams"), "format": "teams"}])
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    generic = [request.body for request in receiver.requests if "secret-generic" in request.path]
+    assert [(body["event"], body["node"]) for body in generic] == [("reboot_started", node), ("reboot_finished", node)]
+    started, finished = (body["message"] for body in generic)
+    assert started.startswith(f"Rebooting node {node}: ") and len(started) > len(f"Rebooting node {node}: ")
+    assert finished == f"Node {node} rebooted and is back"
+    assert all(body["cluster"] == "testbed-east" for body in generic)
+    slack = [request.body for request in receiver.requests if "secret-slack" in request.path]
+    assert len(slack) == 2 and all(node in body["text"] for body in slack)
+    teams = [request.body for request in receiver.requests if "secret-teams" in request.path]
+    assert len(teams) == 2 and all(body["attachments"][0]["content"]["type"] == "AdaptiveCard" for body in teams)
+    output = proc.stdout + proc.stderr
+    assert not any(secret in output for secret in ("secret-generic", "secret-slack", "secret-teams"))
+    assert_cluster_settled(cluster)
+
+
 def deploy_guarded_app(testbed, node: str, min_available: int, replicas: int = 2) -> str:
     """A Deployment whose pods all sit on `node`, guarded by a PDB."""
     namespace = testbed.create_namespace("np-rollout")
@@ -180,19 +204,24 @@ def deploy_guarded_app(testbed, node: str, min_available: int, replicas: int = 2
 
 
 def test_an_unsatisfiable_pdb_stops_the_rollout_and_leaves_nothing_cordoned_or_locked(
-        cluster, run_playbook, tmp_path) -> None:
+        cluster, run_playbook, tmp_path, receiver) -> None:
     first, *others = cluster.nodes[:3]
     for name in cluster.nodes[:3]:
         cluster.sentinel(name)
     namespace = deploy_guarded_app(cluster, first, min_available=2)
     before = boot_ids(cluster)
     try:
-        proc = run_rollout(run_playbook, cluster, tmp_path, safe_reboot_drain_timeout=8)
+        proc = run_rollout(run_playbook, cluster, tmp_path, safe_reboot_drain_timeout=8,
+                           safe_reboot_notify_webhooks=[{"url": receiver.url("/hooks/secret-failed")}])
     finally:
         cluster.delete_namespace(namespace)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "guarded-pdb" in output
+    events = [(request.body["event"], request.body["node"], request.body["message"]) for request in receiver.requests]
+    assert [event[:2] for event in events] == [("reboot_failed", first)], events
+    assert first in events[0][2] and "guarded-pdb" in events[0][2]
+    assert "secret-failed" not in output
     assert boot_ids(cluster) == before, "no node may reboot after the roll-out stopped"
     assert_cluster_settled(cluster)
     assert all(cluster.sentinel_path(name).exists() for name in others)
