@@ -307,3 +307,27 @@ def test_a_node_reached_through_the_real_sshd(cluster, run_playbook, tmp_path) -
     assert "ssh-node" in proc.stdout
     assert cluster.boot_id(node) != before
     assert_cluster_settled(cluster)
+
+
+def test_reboot_status_shows_the_cluster_view_with_the_lock_holder(cluster, run_playbook, tmp_path) -> None:
+    needy, cordoned, holder = cluster.nodes[:3]
+    untargeted = cluster.nodes[-1]
+    cluster.sentinel(needy)
+    cluster.core_v1().patch_node(cordoned, {"spec": {"unschedulable": True}})
+    cluster.apps_v1().patch_namespaced_daemon_set("kured", "kube-system", {"metadata": {"annotations": {
+        LOCK_ANNOTATION: json.dumps({"nodeID": holder, "metadata": {"unschedulable": False},
+                                     "created": "2026-11-29T08:00:00.123456789Z", "TTL": 0})}}})
+    status_json = tmp_path / "status.json"
+    proc = run_playbook("playbooks/reboot_status.yml", {
+        "reboot_status_hosts": f"testbed_nodes:!{untargeted}", "reboot_status_kubeconfig": cluster.kubeconfig,
+        "reboot_status_json_path": str(status_json)}, inventory=cluster.inventory)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    rows = {row["node"]: row for row in json.loads(status_json.read_text())}
+    assert set(rows) == set(cluster.nodes) - {untargeted}
+    assert [name for name, row in rows.items() if row["reboot_required"]] == [needy]
+    assert [name for name, row in rows.items() if row["unschedulable"]] == [cordoned]
+    assert [name for name, row in rows.items() if row["lock_holder"]] == [holder]
+    assert all(row["ready"] for row in rows.values())
+    for heading in ("READY", "CORDONED", "LOCK HOLDER", "2026-11-29T08:00:00.123456789Z"):
+        assert heading in proc.stdout, heading
+    assert f"Not in the inventory: {untargeted}" in proc.stdout
