@@ -5,7 +5,7 @@ VENV ?= $(CURDIR)/.venv
 NODES ?= 5
 export VENV
 
-.PHONY: help venv demo test sanity units lint integration collection testbed-build cluster-up cluster-down cluster-status bench bench-smoke clean
+.PHONY: help venv demo test sanity units lint integration collection testbed-deps testbed-build cluster-up cluster-down cluster-status bench bench-smoke clean
 
 help:
 	@echo "make demo               the main job: a patch-and-reboot roll-out against a local test cluster"
@@ -31,10 +31,14 @@ test: venv
 sanity units lint integration: venv
 	tests/run.sh $@
 
+testbed-deps:
+	tests/testbed/install-deps.sh
+
 testbed-build:
 	tests/testbed/build.sh
 
-cluster-up: venv
+# The binaries are built on first use (cached outside the clone); the Debian packages are installed when missing.
+cluster-up: venv testbed-deps
 	tests/testbed/testbed up --nodes $(NODES)
 
 cluster-down:
@@ -43,10 +47,10 @@ cluster-down:
 cluster-status:
 	tests/testbed/testbed status
 
-bench: venv
+bench: venv testbed-deps
 	benchmarks/run.sh
 
-bench-smoke: venv
+bench-smoke: venv testbed-deps
 	benchmarks/run.sh --smoke
 
 clean:
