@@ -219,8 +219,8 @@ def test_an_unsatisfiable_pdb_stops_the_rollout_and_leaves_nothing_cordoned_or_l
     assert proc.returncode != 0
     assert "guarded-pdb" in output
     events = [(request.body["event"], request.body["node"], request.body["message"]) for request in receiver.requests]
-    assert [event[:2] for event in events] == [("reboot_failed", first)], events
-    assert first in events[0][2] and "guarded-pdb" in events[0][2]
+    assert [event[:2] for event in events] == [("reboot_started", first), ("reboot_failed", first)], events
+    assert events[1][2].startswith(f"Reboot of node {first} failed: ") and "guarded-pdb" in events[1][2]
     assert "secret-failed" not in output
     assert boot_ids(cluster) == before, "no node may reboot after the roll-out stopped"
     assert_cluster_settled(cluster)
