@@ -80,3 +80,17 @@ notes:
   - The module group C(nodepatch.kube.azure) sets these options once for all AKS modules with C(module_defaults).
   - Requests that meet HTTP 429, 5xx or a broken connection are retried by the Azure SDK with exponential backoff.
 """
+
+    # The cluster every AKS module acts on.
+    CLUSTER = r"""
+options:
+  resource_group:
+    description: Resource group of the cluster.
+    type: str
+    required: true
+  cluster_name:
+    description: Name of the managed cluster.
+    type: str
+    required: true
+    aliases: [name]
+"""

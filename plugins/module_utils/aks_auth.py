@@ -25,10 +25,8 @@ try:
     import azure.identity as _azure_identity
     from azure.mgmt.containerservice import ContainerServiceClient as _ContainerServiceClient
 except ImportError as _import_error:  # pragma: no cover - reported by AzureModule
-    HAS_AZURE = False
     AZURE_IMPORT_ERROR: Exception | None = _import_error
 else:
-    HAS_AZURE = True
     AZURE_IMPORT_ERROR = None
 
 # The api-version the modules speak: the one azure-mgmt-containerservice 41.x uses by default, pinned so a newer SDK

@@ -269,6 +269,20 @@ class GateResult:
                 "blocking_alerts": self.blocking_alerts}
 
 
+def _blockers(check: t.Callable[[], list[str]] | None, reasons: list[str], found: str, cannot: str) -> list[str]:
+    """Runs one blocker check; an error becomes a reason too, since a check that cannot answer must block."""
+    if check is None:
+        return []
+    try:
+        names = check()
+    except NodepatchError as error:
+        reasons.append(cannot.format(error=error))
+        return []
+    if names:
+        reasons.append(f"{found}: {', '.join(names)}")
+    return names
+
+
 def evaluate_gate(now: datetime.datetime, window: RebootWindow,
                   pods_check: t.Callable[[], list[str]] | None = None,
                   alerts_check: t.Callable[[], list[str]] | None = None) -> GateResult:
@@ -280,19 +294,9 @@ def evaluate_gate(now: datetime.datetime, window: RebootWindow,
         result.next_window_start = opens.astimezone(window.zone).isoformat() if opens else None
         result.reasons.append(f"outside the reboot window {window.describe()}"
                               + (f"; it opens {result.next_window_start}" if opens else ""))
-    if pods_check is not None:
-        try:
-            result.blocking_pods = pods_check()
-        except NodepatchError as error:
-            result.reasons.append(f"cannot check for blocking pods, so they block: {error}")
-        if result.blocking_pods:
-            result.reasons.append(f"blocking pods on the node: {', '.join(result.blocking_pods)}")
-    if alerts_check is not None:
-        try:
-            result.blocking_alerts = alerts_check()
-        except NodepatchError as error:
-            result.reasons.append(f"{error} (a Prometheus that cannot answer blocks)")
-        if result.blocking_alerts:
-            result.reasons.append(f"active Prometheus alerts: {', '.join(result.blocking_alerts)}")
+    result.blocking_pods = _blockers(pods_check, result.reasons, "blocking pods on the node",
+                                     "cannot check for blocking pods, so they block: {error}")
+    result.blocking_alerts = _blockers(alerts_check, result.reasons, "active Prometheus alerts",
+                                       "{error} (a Prometheus that cannot answer blocks)")
     result.blocked = bool(result.reasons)
     return result

@@ -5,6 +5,7 @@ place where an ApiException becomes a message a person can act on."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -110,14 +111,28 @@ class KubeClient:
 
     def __init__(self, api_client: t.Any) -> None:
         self.api_client = api_client
-        self.core = k8s_client.CoreV1Api(api_client)
-        self.apps = k8s_client.AppsV1Api(api_client)
-        self.policy = k8s_client.PolicyV1Api(api_client)
-        self.coordination = k8s_client.CoordinationV1Api(api_client)
         self.retry_attempts = 6
         self.retry_base = 0.5
         self.retry_cap = 10.0
         self.sleep: t.Callable[[float], None] = time.sleep
+
+    # Each API group is built on first use: the client library imports a group's pydantic models when it is
+    # built (about 0.8 s for core/v1 alone), and most modules need one or two groups.
+    @functools.cached_property
+    def core(self) -> t.Any:
+        return k8s_client.CoreV1Api(self.api_client)
+
+    @functools.cached_property
+    def apps(self) -> t.Any:
+        return k8s_client.AppsV1Api(self.api_client)
+
+    @functools.cached_property
+    def policy(self) -> t.Any:
+        return k8s_client.PolicyV1Api(self.api_client)
+
+    @functools.cached_property
+    def coordination(self) -> t.Any:
+        return k8s_client.CoordinationV1Api(self.api_client)
 
     @property
     def host(self) -> str:

@@ -324,11 +324,7 @@ class RebootLock:
                         message = f"{holder} would acquire the lock (check mode)"
                     return LockResult(True, True, self._report(decision.holders, holder), message, before)
                 conflicts += 1
-                self.conflicts += 1
-                if conflicts > MAX_CONFLICTS:
-                    raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
-                                         target=self.target, hint="too many writers at once; retry later")
-                self.sleep(random.uniform(0, 0.05))
+                self._back_off_after_conflict(conflicts)
                 continue
             if time.monotonic() >= deadline:
                 message = full_message(decision.blocking, self.settings.max_holders)
@@ -354,11 +350,16 @@ class RebootLock:
                     else f"{holder} released the lock"
                 return LockResult(False, True, self._report(remaining, holder), message, before)
             conflicts += 1
-            self.conflicts += 1
-            if conflicts > MAX_CONFLICTS:
-                raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
-                                     target=self.target, hint="too many writers at once; retry later")
-            self.sleep(random.uniform(0, 0.05))
+            self._back_off_after_conflict(conflicts)
+
+    def _back_off_after_conflict(self, conflicts: int) -> None:
+        """Another writer changed the lock between our read and our write: re-read after a short random pause, so
+        the writers spread out, and give up after MAX_CONFLICTS in a row."""
+        self.conflicts += 1
+        if conflicts > MAX_CONFLICTS:
+            raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
+                                 target=self.target, hint="too many writers at once; retry later")
+        self.sleep(random.uniform(0, 0.05))
 
     # ---------------------------------------------------------------- backends
 

@@ -26,17 +26,9 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.azure
+  - nodepatch.kube.azure.cluster
   - nodepatch.kube.attributes
 options:
-  resource_group:
-    description: Resource group of the cluster.
-    type: str
-    required: true
-  cluster_name:
-    description: Name of the managed cluster.
-    type: str
-    required: true
-    aliases: [name]
   config_name:
     description: The maintenance configuration.
     type: str
@@ -221,8 +213,6 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 def main() -> None:
     module = AzureModule(
         argument_spec={
-            "resource_group": {"type": "str", "required": True},
-            "cluster_name": {"type": "str", "required": True, "aliases": ["name"]},
             "config_name": {"type": "str", "required": True, "choices": list(CONFIG_NAMES)},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
             "schedule": {"type": "dict", "options": {

@@ -19,17 +19,9 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.azure
+  - nodepatch.kube.azure.cluster
   - nodepatch.kube.attributes
 options:
-  resource_group:
-    description: Resource group of the cluster.
-    type: str
-    required: true
-  cluster_name:
-    description: Name of the managed cluster.
-    type: str
-    required: true
-    aliases: [name]
   pools:
     description: Names of the node pools to upgrade; all pools when empty.
     type: list
@@ -129,8 +121,6 @@ CHANGING = ("would_upgrade", "upgrade_started", "upgraded")
 def main() -> None:
     module = AzureModule(
         argument_spec={
-            "resource_group": {"type": "str", "required": True},
-            "cluster_name": {"type": "str", "required": True, "aliases": ["name"]},
             "pools": {"type": "list", "elements": "str", "default": []},
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 3600},

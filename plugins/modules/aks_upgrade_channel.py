@@ -27,17 +27,9 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.azure
+  - nodepatch.kube.azure.cluster
   - nodepatch.kube.attributes
 options:
-  resource_group:
-    description: Resource group of the cluster.
-    type: str
-    required: true
-  cluster_name:
-    description: Name of the managed cluster.
-    type: str
-    required: true
-    aliases: [name]
   upgrade_channel:
     description:
       - Cluster auto-upgrade channel. V(none) turns automatic Kubernetes upgrades off; V(patch), V(stable) and
@@ -150,8 +142,6 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 def main() -> None:
     module = AzureModule(
         argument_spec={
-            "resource_group": {"type": "str", "required": True},
-            "cluster_name": {"type": "str", "required": True, "aliases": ["name"]},
             "upgrade_channel": {"type": "str", "choices": list(UPGRADE_CHANNELS)},
             "node_os_upgrade_channel": {"type": "str", "choices": list(NODE_OS_UPGRADE_CHANNELS)},
             "wait": {"type": "bool", "default": True},

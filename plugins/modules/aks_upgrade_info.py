@@ -18,18 +18,10 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.azure
+  - nodepatch.kube.azure.cluster
   - nodepatch.kube.attributes
   - nodepatch.kube.attributes.info_module
 options:
-  resource_group:
-    description: Resource group of the cluster.
-    type: str
-    required: true
-  cluster_name:
-    description: Name of the managed cluster.
-    type: str
-    required: true
-    aliases: [name]
   pools:
     description: Read the node pools and their latest node images (one request per pool).
     type: bool
@@ -199,8 +191,6 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 def main() -> None:
     module = AzureModule(
         argument_spec={
-            "resource_group": {"type": "str", "required": True},
-            "cluster_name": {"type": "str", "required": True, "aliases": ["name"]},
             "pools": {"type": "bool", "default": True},
             "maintenance": {"type": "bool", "default": True},
         },
