@@ -139,7 +139,7 @@ class KubeClient:
         return str(self.api_client.configuration.host)
 
     @classmethod
-    def from_params(cls, params: t.Mapping[str, t.Any]) -> KubeClient:
+    def from_params(cls, params: t.Mapping[str, t.Any], parallel_requests: int = 1) -> KubeClient:
         """A client from the shared connection options, in kubernetes.core's order: a kubeconfig (given, or the
         default one) unless only ``host`` is given; in a pod with nothing given, the service account; then the
         explicit options override what the kubeconfig said."""
@@ -168,6 +168,8 @@ class KubeClient:
         for option, attribute in overrides.items():
             if params.get(option) is not None:
                 setattr(configuration, attribute, params[option])
+        # One pooled connection per parallel request (plus a watch), else urllib3 discards and reopens connections.
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, parallel_requests + 1)
         return cls(k8s_client.ApiClient(configuration))
 
     def call(self, function: t.Callable[..., T], *args: t.Any, target: str, action: str, retry_429: bool = True,

@@ -19,9 +19,11 @@ class KubeModule(NodepatchModule):
         super().__init__(argument_spec, KUBE_AUTH_ARGSPEC, "kubernetes",
                          None if KUBERNETES_IMPORT_ERROR is None else str(KUBERNETES_IMPORT_ERROR), **kwargs)
         self._client: KubeClient | None = None
+        # A module that runs requests in parallel raises this before its first use of `client`.
+        self.parallel_requests = 1
 
     @property
     def client(self) -> KubeClient:
         if self._client is None:
-            self._client = KubeClient.from_params(self.params)
+            self._client = KubeClient.from_params(self.params, parallel_requests=self.parallel_requests)
         return self._client

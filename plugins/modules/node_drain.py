@@ -220,6 +220,7 @@ def main() -> None:
         eviction_retry_delay=params["eviction_retry_delay"],
         skip_wait_for_delete_timeout=params["skip_wait_for_delete_timeout"],
         concurrency=params["eviction_concurrency"])
+    module.parallel_requests = params["eviction_concurrency"]
     try:
         result = NodeDrainer(module.client, params["name"], check_mode=module.check_mode).ensure(
             params["state"], options, force_uncordon=params["force_uncordon"])

@@ -205,3 +205,13 @@ def test_argspec_mirrors_kubernetes_core_names_and_environment() -> None:
     envs = {name: spec["fallback"][1][0] for name, spec in KUBE_AUTH_ARGSPEC.items()}
     assert envs["validate_certs"] == "K8S_AUTH_VERIFY_SSL" and envs["ca_cert"] == "K8S_AUTH_SSL_CA_CERT"
     assert all(env.startswith("K8S_AUTH_") for env in envs.values())
+
+
+def test_parallel_requests_get_a_pooled_connection_each(tmp_path: t.Any) -> None:
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG)
+    serial = KubeClient.from_params({"kubeconfig": str(path)})
+    parallel = KubeClient.from_params({"kubeconfig": str(path)}, parallel_requests=40)
+    assert parallel.api_client.configuration.connection_pool_maxsize == 41
+    assert serial.api_client.configuration.connection_pool_maxsize >= 2
+    assert parallel.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 41
