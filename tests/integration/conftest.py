@@ -185,6 +185,17 @@ class Testbed:
             if err.status != 404:
                 raise
 
+    def delete_nodes(self, names: list[str]) -> None:
+        """Removes Node objects a test created; one already gone is fine."""
+        from kubernetes.client.exceptions import ApiException
+
+        for name in names:
+            try:
+                self.core_v1().delete_node(name)
+            except ApiException as err:
+                if err.status != 404:
+                    raise
+
     def node(self, name: str) -> Any:
         return self.core_v1().read_node(name)
 
@@ -261,6 +272,14 @@ def testbed() -> Iterator[Testbed]:
 
 
 # --------------------------------------------------------------------------------------------------- modules, playbooks
+
+
+@pytest.fixture
+def namespace(testbed: Testbed, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted after it; named after the test module's NAMESPACE_PREFIX."""
+    name = testbed.create_namespace(getattr(request.module, "NAMESPACE_PREFIX", "np-test"))
+    yield name
+    testbed.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 if TYPE_CHECKING:
     from tests.integration.conftest import ModuleRunner, Testbed
@@ -159,12 +158,7 @@ def pool(testbed: Testbed) -> Iterator[Pool]:
         yield Pool(testbed, key, names, namespace)
     finally:
         testbed.delete_namespace(namespace)
-        for name in names:
-            try:
-                core.delete_node(name)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
+        testbed.delete_nodes(names)
 
 
 def drain(run_module: ModuleRunner, testbed: Testbed, node: str, check: bool = False, diff: bool = False,

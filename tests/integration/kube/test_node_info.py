@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 if TYPE_CHECKING:
     from tests.integration.conftest import ModuleRunner, Testbed
@@ -60,12 +59,7 @@ def private_nodes(testbed: Testbed) -> Iterator[list[str]]:
         testbed.wait_until(lambda: all(testbed.node_ready(name) for name in names), 60, "private nodes Ready")
         yield names
     finally:
-        for name in names:
-            try:
-                core.delete_node(name)
-            except ApiException as error:
-                if error.status != 404:
-                    raise
+        testbed.delete_nodes(names)
 
 
 def info(run_module: ModuleRunner, testbed: Testbed, **args: Any) -> dict[str, Any]:

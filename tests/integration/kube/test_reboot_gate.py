@@ -21,12 +21,7 @@ if TYPE_CHECKING:
 
 PAUSE = "registry.k8s.io/pause:3.10"
 
-
-@pytest.fixture
-def namespace(testbed: Testbed) -> Iterator[str]:
-    name = testbed.create_namespace("np-gate")
-    yield name
-    testbed.delete_namespace(name)
+NAMESPACE_PREFIX = "np-gate"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,12 +16,7 @@ if TYPE_CHECKING:
 
 APP = "web"
 
-
-@pytest.fixture
-def namespace(testbed: Testbed) -> Iterator[str]:
-    name = testbed.create_namespace("np-evict")
-    yield name
-    testbed.delete_namespace(name)
+NAMESPACE_PREFIX = "np-evict"
 
 
 def deploy_with_pdb(testbed: Testbed, namespace: str, min_available: int) -> None:

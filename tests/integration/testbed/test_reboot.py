@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import pytest
 from kubernetes import client
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Testbed
+
+NAMESPACE_PREFIX = "np-ds"
 
 
 def ready_status(testbed: Testbed, node: str) -> str:
@@ -69,17 +69,10 @@ def test_reboot_with_wait_returns_once_the_node_is_back(testbed: Testbed) -> Non
     assert testbed.boot_id(node) != before
 
 
-@pytest.fixture
-def daemonset_namespace(testbed: Testbed) -> Iterator[str]:
-    name = testbed.create_namespace("np-ds")
-    yield name
-    testbed.delete_namespace(name)
-
-
 def test_daemonset_pods_stay_on_their_node_through_cordon_and_reboot(testbed: Testbed,
-                                                                     daemonset_namespace: str) -> None:
+                                                                     namespace: str) -> None:
     labels = {"app": "agent"}
-    testbed.apps_v1().create_namespaced_daemon_set(daemonset_namespace, client.V1DaemonSet(
+    testbed.apps_v1().create_namespaced_daemon_set(namespace, client.V1DaemonSet(
         metadata=client.V1ObjectMeta(name="agent"),
         spec=client.V1DaemonSetSpec(
             selector=client.V1LabelSelector(match_labels=labels),
@@ -91,7 +84,7 @@ def test_daemonset_pods_stay_on_their_node_through_cordon_and_reboot(testbed: Te
     ))
 
     def pods_by_node() -> dict[str, str]:
-        pods = testbed.core_v1().list_namespaced_pod(daemonset_namespace, label_selector="app=agent").items
+        pods = testbed.core_v1().list_namespaced_pod(namespace, label_selector="app=agent").items
         return {p.spec.node_name: p.metadata.name for p in pods if p.status.phase == "Running"}
 
     testbed.wait_until(lambda: set(pods_by_node()) == set(testbed.nodes), 60, "one agent pod Running per node")
