@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a patch-and-reboot roll-out. Without NODEPATCH_INVENTORY (and a kubeconfig in K8S_AUTH_KUBECONFIG)
-# it starts the local test bed with 5 simulated nodes, marks 3 as needing a reboot, rolls them one at a time with
-# the test bed's simulated reboot, prints the summary and the HTML report's path, and stops the test bed.
+# it starts the local test bed with 5 simulated nodes, runs a small workload guarded by a PodDisruptionBudget on
+# them, marks 3 nodes as needing a reboot, rolls them one at a time with the test bed's simulated reboot (drains
+# evict the workload's pods, which the scheduler places elsewhere), prints the summary and the HTML report's path,
+# and stops the test bed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$root/.venv}
@@ -26,8 +28,38 @@ if ! "$testbed" status >/dev/null 2>&1; then
   "$testbed" up --nodes 5
   started_here=true
 fi
-cleanup() { if [ "$started_here" = true ]; then "$testbed" down; fi; }
+cleanup() {
+  "$testbed" kubectl delete namespace demo-shop --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  if [ "$started_here" = true ]; then "$testbed" down; fi
+}
 trap cleanup EXIT
+
+# Something for the drains to move: 10 pods, at most one of them disrupted at a time.
+"$testbed" kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: demo-shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: demo-shop}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: shop, image: registry.k8s.io/pause:3.10}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: shop, namespace: demo-shop}
+spec:
+  maxUnavailable: 1
+  selector: {matchLabels: {app: shop}}
+YAML
+"$testbed" kubectl -n demo-shop rollout status deployment/shop --timeout=120s
 
 state=$("$venv/bin/python" - "$root" <<'PY'
 import json, os, sys

@@ -1293,7 +1293,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["kubectl"]:
+        # Everything after `kubectl` is kubectl's, flags first included (argparse would claim `-n`).
+        args = argparse.Namespace(func=cmd_kubectl, args=argv[1:])
+    else:
+        args = parser().parse_args(argv)
     try:
         return int(args.func(args))
     except TestbedError as err:
