@@ -17,7 +17,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, ApiException, api_error
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
@@ -433,7 +433,10 @@ class NodeDrainer:
                 status = error.details.get("status")
                 if status == 404 or (status == 409 and "uid" in error.message.lower()):
                     return "gone", ""
-                if status != 429:
+                # A namespace being deleted refuses evictions (403) while its controller deletes the pods: like
+                # kubectl drain, ask again until the pod is gone (404).
+                namespace_terminating = NAMESPACE_TERMINATING in error.details.get("api_causes", ())
+                if status != 429 and not namespace_terminating:
                     raise
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or abort.is_set():

@@ -59,6 +59,8 @@ HINTS = {
     422: "the API server rejected the values: check the options given",
     429: "the API server is throttling requests: retry later or lower the concurrency",
 }
+# The cause the API server gives when it refuses to create anything (an eviction too) in a namespace being deleted.
+NAMESPACE_TERMINATING = "NamespaceTerminating"
 FORBIDDEN = re.compile(r'cannot (?P<verb>[\w-]+) resource "(?P<resource>[^"]+)" in API group "(?P<group>[^"]*)"'
                        r'(?: in the namespace "(?P<namespace>[^"]+)")?')
 
@@ -79,25 +81,34 @@ def api_error(error: ApiException, action: str, target: str) -> NodepatchError:
     status = getattr(error, "status", 0) or 0
     api_message = ""
     api_reason = ""
+    causes: list[str] = []
     body = getattr(error, "body", None)
     if body:
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
         try:
             decoded = json.loads(body)
-            api_message = str(decoded.get("message", "")) if isinstance(decoded, dict) else ""
-            api_reason = str(decoded.get("reason", "")) if isinstance(decoded, dict) else ""
         except ValueError:
             api_message = str(body)[:300]
+        else:
+            if isinstance(decoded, dict):
+                api_message = str(decoded.get("message", ""))
+                api_reason = str(decoded.get("reason", ""))
+                details = decoded.get("details") if isinstance(decoded.get("details"), dict) else {}
+                causes = [str(cause.get("reason", "")) for cause in details.get("causes") or [] if isinstance(cause, dict)]
     reason = getattr(error, "reason", "") or api_reason or "error"
     message = f"cannot {action} {target}: HTTP {status} {reason}"
     if api_message:
         message += f": {api_message}"
     hint = forbidden_hint(api_message) if status == 403 else None
+    if NAMESPACE_TERMINATING in causes:
+        hint = "the namespace is being deleted, and its pods with it; nothing new may be created in it"
     if status >= 500 and not hint:
         hint = "the API server failed; it was retried with backoff, check its health and retry"
-    return NodepatchError(message, target=target, hint=hint or HINTS.get(status),
-                          details={"status": status, "api_reason": api_reason or reason, "api_message": api_message})
+    details: dict[str, t.Any] = {"status": status, "api_reason": api_reason or reason, "api_message": api_message}
+    if causes:
+        details["api_causes"] = causes
+    return NodepatchError(message, target=target, hint=hint or HINTS.get(status), details=details)
 
 
 def is_transient(error: BaseException, retry_429: bool = True) -> bool:

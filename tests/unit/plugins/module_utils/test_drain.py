@@ -154,8 +154,8 @@ def test_only_budgets_selecting_the_pods_in_their_namespace_cover_them() -> None
 
 
 class Refused(NodepatchError):
-    def __init__(self, status: int, message: str = "refused") -> None:
-        super().__init__(message, details={"status": status})
+    def __init__(self, status: int, message: str = "refused", causes: tuple[str, ...] = ()) -> None:
+        super().__init__(message, details={"status": status, "api_causes": list(causes)})
 
 
 class FakeClient:
@@ -169,6 +169,7 @@ class FakeClient:
         self.evictions: list[dict[str, t.Any]] = []
         self.deletions: list[dict[str, t.Any]] = []
         self.refuse_evictions: set[str] = set()
+        self.terminating_namespace_refusals = 0
         self.lock = threading.Lock()
         self.core = self
         self.apps = self
@@ -207,6 +208,13 @@ class FakeClient:
             self.evictions.append(body)
         if name in self.refuse_evictions:
             raise Refused(429, f"cannot evict pod {namespace}/{name}: HTTP 429 Too Many Requests")
+        if self.terminating_namespace_refusals:
+            self.terminating_namespace_refusals -= 1
+            if not self.terminating_namespace_refusals:
+                self.pods = [p for p in self.pods if p.metadata.name != name]  # the namespace controller got it
+            raise Refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden", ("NamespaceTerminating",))
+        if name not in {p.metadata.name for p in self.pods}:
+            raise Refused(404, f"cannot evict pod {namespace}/{name}: HTTP 404 Not Found")
         self.pods = [p for p in self.pods if p.metadata.name != name]
 
     def delete_namespaced_pod(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
@@ -332,6 +340,25 @@ def test_a_refusing_budget_is_retried_until_the_timeout_and_named() -> None:
     assert error.details["evicted"] == ["shop/api"]
     assert error.details["blocking_pdbs"][0]["pods"] == ["shop/web"]
     assert 3 <= sum(1 for body in client.evictions if body["metadata"]["name"] == "web") <= 6
+
+
+def test_a_pod_in_a_namespace_being_deleted_is_asked_again_until_it_is_gone() -> None:
+    client = FakeClient(node(), pods=[pod("web")])
+    client.terminating_namespace_refusals = 2
+    drainer = NodeDrainer(client, "n1")
+    drainer.wait_until_gone = lambda pods, deadline, skip: None  # type: ignore[method-assign]
+    result = drainer.ensure("drained", DrainOptions(timeout=5, eviction_retry_delay=0.05))
+    assert len(client.evictions) == 3  # refused twice (403 NamespaceTerminating), then 404: gone
+    assert result["evicted"] == [] and client.pods == []
+
+
+def test_other_forbidden_evictions_fail_at_once() -> None:
+    client = FakeClient(node(), pods=[pod("web")])
+    client.create_namespaced_pod_eviction = lambda name, namespace, body: (_ for _ in ()).throw(  # type: ignore[method-assign]
+        Refused(403, "cannot evict pod shop/web: HTTP 403 Forbidden"))
+    drainer = NodeDrainer(client, "n1")
+    with pytest.raises(NodepatchError, match="HTTP 403"):
+        drainer.ensure("drained", DrainOptions(timeout=5, eviction_retry_delay=0.05))
 
 
 def test_a_drained_node_with_nothing_left_is_unchanged() -> None:

@@ -47,6 +47,18 @@ def test_forbidden_names_the_verb_resource_namespace_and_the_rbac_file() -> None
     assert error.details == {"status": 403, "api_reason": "Forbidden", "api_message": FORBIDDEN}
 
 
+def test_a_namespace_being_deleted_is_named_as_the_cause_not_rbac() -> None:
+    body = json.dumps({"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+                       "message": 'pods "web-1" is forbidden: unable to create new content in namespace shop because '
+                                  "it is being terminated",
+                       "details": {"name": "web-1", "kind": "pods",
+                                   "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace"}]}})
+    error = api_error(api_exception(403, "Forbidden", body=body), "evict", "pod shop/web-1")
+    assert error.details["api_causes"] == ["NamespaceTerminating"]
+    assert "namespace is being deleted" in str(error)
+    assert "rbac" not in str(error).lower()
+
+
 def test_forbidden_on_a_cluster_scoped_core_subresource() -> None:
     hint = forbidden_hint('pods "web" is forbidden: User "x" cannot create resource "pods/eviction" in API group ""')
     assert hint is not None and "may not create pods/eviction (API group core) cluster-wide" in hint
