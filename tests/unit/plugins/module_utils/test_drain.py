@@ -354,8 +354,10 @@ def test_a_pod_in_a_namespace_being_deleted_is_asked_again_until_it_is_gone() ->
 
 def test_other_forbidden_evictions_fail_at_once() -> None:
     client = FakeClient(node(), pods=[pod("web")])
-    client.create_namespaced_pod_eviction = lambda name, namespace, body: (_ for _ in ()).throw(  # type: ignore[method-assign]
-        Refused(403, "cannot evict pod shop/web: HTTP 403 Forbidden"))
+
+    def forbidden(name: str, namespace: str, body: dict[str, t.Any]) -> None:
+        raise Refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden")
+    client.create_namespaced_pod_eviction = forbidden  # type: ignore[method-assign]
     drainer = NodeDrainer(client, "n1")
     with pytest.raises(NodepatchError, match="HTTP 403"):
         drainer.ensure("drained", DrainOptions(timeout=5, eviction_retry_delay=0.05))
