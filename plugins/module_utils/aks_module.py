@@ -26,8 +26,8 @@ CLUSTER_ARGSPEC: dict[str, t.Any] = {
 
 class AzureModule(NodepatchModule):
     def __init__(self, argument_spec: dict[str, t.Any], **kwargs: t.Any) -> None:
-        super().__init__(argument_spec, {**AZURE_AUTH_ARGSPEC, **CLUSTER_ARGSPEC}, "azure-identity and azure-mgmt-containerservice",
-                         None if AZURE_IMPORT_ERROR is None else str(AZURE_IMPORT_ERROR), **kwargs)
+        super().__init__(argument_spec, {**AZURE_AUTH_ARGSPEC, **CLUSTER_ARGSPEC},
+                         "azure-identity and azure-mgmt-containerservice", AZURE_IMPORT_ERROR, **kwargs)
         self._settings: AzureSettings | None = None
         self._api: AksApi | None = None
 

@@ -15,12 +15,12 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 
 class NodepatchModule:
     def __init__(self, argument_spec: dict[str, t.Any], shared_spec: dict[str, t.Any], library: str,
-                 import_error: str | None, **kwargs: t.Any) -> None:
+                 import_error: BaseException | None, **kwargs: t.Any) -> None:
         spec = dict(shared_spec)
         spec.update(argument_spec)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         if import_error is not None:
-            self.module.fail_json(msg=missing_required_lib(library), exception=import_error)
+            self.module.fail_json(msg=missing_required_lib(library), exception=str(import_error))
 
     @property
     def params(self) -> dict[str, t.Any]:

@@ -16,8 +16,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
 
 class KubeModule(NodepatchModule):
     def __init__(self, argument_spec: dict[str, t.Any], **kwargs: t.Any) -> None:
-        super().__init__(argument_spec, KUBE_AUTH_ARGSPEC, "kubernetes",
-                         None if KUBERNETES_IMPORT_ERROR is None else str(KUBERNETES_IMPORT_ERROR), **kwargs)
+        super().__init__(argument_spec, KUBE_AUTH_ARGSPEC, "kubernetes", KUBERNETES_IMPORT_ERROR, **kwargs)
         self._client: KubeClient | None = None
         # A module that runs requests in parallel raises this before its first use of `client`.
         self.parallel_requests = 1
