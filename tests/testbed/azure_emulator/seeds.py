@@ -4,7 +4,9 @@
 """Seed resources for the ARM emulator, shaped like the Microsoft.ContainerService REST examples.
 
 Three clusters: a Linux-only one with both channels and a window, one with a Windows pool, and a legacy one
-whose GET carries no autoUpgradeProfile at all. Each carries fields this SDK version does not model
+whose GET carries no autoUpgradeProfile at all. Two more, in rg-certs, for the certificate modules: ``aks-2019``
+(created January 2019, local accounts, certificates that expire in 20 days) and ``aks-recent`` (created 2024,
+30-year certificates). Each carries fields this SDK version does not model
 (`properties.futureFeatureProfile`) so tests can prove a read-modify-write keeps what it does not understand.
 """
 
@@ -131,7 +133,29 @@ def seed_clusters() -> dict[tuple[str, str], dict[str, Any]]:
             [_pool("nodepool1", "Linux", "Ubuntu", "System", UBUNTU_OLD, UBUNTU_NEW)],
             None),
     }
+    clusters.update(_certificate_clusters())
     return copy.deepcopy(clusters)
+
+
+def _certificate_clusters() -> dict[tuple[str, str], dict[str, Any]]:
+    """Non-Entra clusters with local accounts, a creation date (systemData) and certificates of chosen lifetimes:
+    ``_certificates`` gives each certificate's validity in days from now, or as dates."""
+    made: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, created, spec in (
+            ("aks-2019", "2019-01-15T09:30:12.4567891Z", {"ca": (-710, 20), "client": (-710, 20)}),
+            ("aks-recent", "2024-03-01T08:00:00.1234567Z", {"ca": ("2024-03-01T08:00:00Z", "2054-02-22T08:00:00Z"),
+                                                            "client": ("2024-03-01T08:00:00Z", "2054-02-22T08:00:00Z")})):
+        record = _cluster(name, "rg-certs", [_pool("nodepool1", "Linux", "Ubuntu", "System", UBUNTU_NEW, UBUNTU_NEW)],
+                          {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "Unmanaged"})
+        props = record["properties"]
+        props.pop("aadProfile")
+        props["disableLocalAccounts"] = False
+        record["systemData"] = {"createdBy": "sre@example.com", "createdByType": "User", "createdAt": created,
+                                "lastModifiedBy": "sre@example.com", "lastModifiedByType": "User",
+                                "lastModifiedAt": created}
+        record["_certificates"] = spec
+        made[("rg-certs", name)] = record
+    return made
 
 
 def seed_maintenance() -> dict[tuple[str, str], dict[str, dict[str, Any]]]:

@@ -13,7 +13,8 @@ Serves what azure-identity (MSAL) and azure-mgmt-containerservice ask for:
   upgradeProfiles/default;
 - agentPools list/get/upgradeProfiles/default and POST upgradeNodeImageVersion (202 + Azure-AsyncOperation +
   Location), operations and operationresults under locations/{location};
-- maintenanceConfigurations list/get/put/delete, validated like AKS and defaulted like AKS (startDate, utcOffset).
+- maintenanceConfigurations list/get/put/delete, validated like AKS and defaulted like AKS (startDate, utcOffset);
+- POST listClusterAdminCredential / listClusterUserCredential and rotateClusterCertificates (see pki.py).
 
 Every request is recorded (method, path, query, headers of interest, parsed body) in ``Emulator.requests``; the
 same list is served at ``GET /_emulator/requests`` and cleared with ``POST /_emulator/reset``.
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import seeds
+from . import pki, seeds
 
 API_VERSIONS = ("2026-08-01",)
 PROVIDER = "Microsoft.ContainerService"
@@ -112,6 +113,8 @@ class Emulator:
         self.operation_polls = 1
         # Set to a status code to make the next managedClusters PUT fail with it (e.g. 412, 500).
         self.fail_next_cluster_put: int | None = None
+        # Set to a message to make the next certificate rotation's operation fail with it.
+        self.fail_next_rotation: str | None = None
         self.reset()
         self.ca_path, self.cert_path, self.key_path = make_ca_and_cert(self.workdir / "tls")
         self.server: ThreadingHTTPServer | None = None
@@ -127,6 +130,7 @@ class Emulator:
             self.requests.clear()
             self.operation_polls = 1
             self.fail_next_cluster_put = None
+            self.fail_next_rotation = None
 
     def start(self) -> Emulator:
         handler = type("Handler", (_Handler,), {"emulator": self})
@@ -153,9 +157,12 @@ class Emulator:
     # -------------------------------------------------------------- helpers for tests
 
     def writes(self, path_contains: str = "") -> list[dict[str, Any]]:
-        """Recorded ARM requests that change something (PUT, PATCH, POST, DELETE), token requests excluded."""
+        """Recorded ARM requests that change something (PUT, PATCH, POST, DELETE), token requests excluded.
+
+        The credential listings are POSTs that read, so they are not writes."""
         return [r for r in self.requests if r["method"] in ("PUT", "PATCH", "POST", "DELETE")
-                and "/subscriptions/" in r["path"] and path_contains in r["path"]]
+                and "/subscriptions/" in r["path"] and path_contains in r["path"]
+                and not r["path"].endswith(("/listClusterAdminCredential", "/listClusterUserCredential"))]
 
     def arm_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if "/subscriptions/" in r["path"]]
@@ -163,6 +170,11 @@ class Emulator:
     def cluster_body(self, rg: str, name: str) -> dict[str, Any]:
         with self.lock:
             return self._render_cluster(rg, name)
+
+    def certificate_secrets(self) -> list[str]:
+        """The private keys and tokens of every cluster's credentials handed out so far."""
+        with self.lock:
+            return [s for record in self.clusters.values() for s in pki.secrets_of(record)]
 
     def set_pool(self, rg: str, name: str, pool: str, **properties: Any) -> None:
         with self.lock:
@@ -214,10 +226,14 @@ class Emulator:
             raise ArmError(404, "NotFound", f"Operation {op_id} not found.")
         if op["status"] == "InProgress":
             if op["polls"] >= op["needed"]:
-                op["status"] = "Succeeded"
                 op["endTime"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-                if op["on_done"] is not None:
-                    op["result"] = op["on_done"]()
+                if op.get("error"):
+                    op["status"] = "Failed"
+                    op["on_fail"]()
+                else:
+                    op["status"] = "Succeeded"
+                    if op["on_done"] is not None:
+                        op["result"] = op["on_done"]()
             op["polls"] += 1
         return op
 
@@ -418,6 +434,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._agent_pools(rg, name, parts[1:], body)
         elif parts[0] == "maintenanceConfigurations":
             self._maintenance(rg, name, parts[1:], body)
+        elif parts in (["listClusterAdminCredential"], ["listClusterUserCredential"]) and self.command == "POST":
+            self._send(200, pki.list_credentials(emulator, rg, name, "admin" if "Admin" in parts[0] else "user"))
+        elif parts == ["rotateClusterCertificates"] and self.command == "POST":
+            self._send(202, None, self._operation_headers(pki.start_rotation(emulator, rg, name), location=True))
         else:
             self._error(404, "NotFound", f"The emulator does not serve {self.command} {path}")
 
@@ -438,6 +458,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "name": op_id, "status": op["status"], "startTime": op["startTime"]}
             if op.get("endTime"):
                 body["endTime"] = op["endTime"]
+            if op["status"] == "Failed":
+                body["error"] = op["error"]
             self._send(200, body, {"Retry-After-Ms": "50"} if op["status"] == "InProgress" else None)
             return
         if op["status"] == "InProgress":
