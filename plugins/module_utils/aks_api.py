@@ -10,7 +10,9 @@ long-running operations are followed with its pollers (Azure-AsyncOperation / Lo
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime
 import time
 import typing as t
 
@@ -24,6 +26,16 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.aks import (
     window_channel_warning,
     window_to_options,
     windows_pool_names,
+)
+from ansible_collections.nodepatch.kube.plugins.module_utils.aks_certificates import (
+    DOWNTIME_WARNING,
+    CertificateFacts,
+    decide_rotation,
+    format_time,
+    kubeconfig_secrets,
+    lifetime_facts,
+    merge_certificates,
+    parse_kubeconfig,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
@@ -323,3 +335,151 @@ def upgrade_node_images(api: AksApi, rg: str, name: str, pools: list[str] | None
             entry["action"] = "upgraded"
             entry["node_image_version_after"] = (after.get("properties") or {}).get("nodeImageVersion")
     return results
+
+
+# -------------------------------------------------------------------------------------------- certificates
+
+CREDENTIAL_ROLES = {
+    "admin": "'Azure Kubernetes Service Cluster Admin Role' (Microsoft.ContainerService/managedClusters/"
+             "listClusterAdminCredential/action)",
+    "user": "'Azure Kubernetes Service Cluster User Role' (Microsoft.ContainerService/managedClusters/"
+            "listClusterUserCredential/action)",
+}
+
+
+def list_credentials(api: AksApi, rg: str, name: str, kind: str) -> list[tuple[str, bytes]]:
+    """The kubeconfigs AKS hands out (``kind`` admin or user) as (name, YAML) pairs. They hold keys and tokens:
+    callers mask them (``kubeconfig_secrets``) before anything else is done with them."""
+    operations = api.client.managed_clusters
+    call = operations.list_cluster_admin_credentials if kind == "admin" else operations.list_cluster_user_credentials
+    try:
+        raw = api._call(f"list the {kind} credentials of managed cluster {name}", cluster_target(rg, name),
+                        lambda: call(rg, name, cls=_raw))
+    except NodepatchError as error:
+        if error.details.get("status_code") == 403:
+            error.hint = f"the identity needs {CREDENTIAL_ROLES[kind]} on the cluster"
+        elif kind == "admin" and "local accounts" in error.message:
+            error.hint = "use credentials=user: its kubeconfig carries the cluster CA too"
+        raise
+    return [(str(item.get("name") or kind), base64.b64decode(item.get("value") or ""))
+            for item in (raw or {}).get("kubeconfigs") or []]
+
+
+def start_certificate_rotation(api: AksApi, rg: str, name: str, follow: bool = True) -> t.Any:
+    """POST rotateClusterCertificates (202 + Location); returns the poller. ``follow=False`` polls nothing."""
+    kwargs: dict[str, t.Any] = {} if follow else {"polling": False}
+    try:
+        return api._call(f"start the certificate rotation of managed cluster {name}", cluster_target(rg, name),
+                         lambda: api.client.managed_clusters.begin_rotate_cluster_certificates(rg, name, **kwargs))
+    except NodepatchError as error:
+        if error.details.get("status_code") == 403:
+            error.hint = ("the identity needs Microsoft.ContainerService/managedClusters/rotateClusterCertificates/"
+                          "action on the cluster, as in 'Azure Kubernetes Service Contributor Role'")
+        raise
+
+
+def follow_operation(api: AksApi, poller: t.Any, deadline: float, what: str, target: str,
+                     step: float = 5.0) -> list[dict[str, t.Any]]:
+    """Like ``AksApi.wait``, and records each status the operation reports with the seconds since it started."""
+    started = time.monotonic()
+    progress: list[dict[str, t.Any]] = []
+
+    def note() -> None:
+        status = str(poller.status())
+        if not progress or progress[-1]["status"] != status:
+            progress.append({"status": status, "after_seconds": round(time.monotonic() - started, 1)})
+
+    note()
+    try:
+        while not poller.done() and time.monotonic() < deadline:
+            api._call(what, target, lambda: poller.wait(timeout=min(step, max(0.0, deadline - time.monotonic()))))
+            note()
+        api.wait(poller, deadline, what, target)
+    except NodepatchError as error:
+        inner = getattr(error.__cause__, "error", None)
+        if error.details.get("status_code") != 200 or inner is None:
+            raise
+        # The operation itself ended Failed (its status document says why), not the request.
+        raise NodepatchError(f"{what} failed: {getattr(inner, 'code', '')}: {getattr(inner, 'message', '')}",
+                             target=target, details={**error.details, "progress": progress},
+                             hint="look at the cluster's activity log; once the cause is fixed, run the operation "
+                             "again") from error
+    note()
+    return progress
+
+
+def read_certificates(api: AksApi, rg: str, name: str, kind: str,
+                      hide: t.Callable[[list[str]], None]) -> list[CertificateFacts]:
+    target = cluster_target(rg, name)
+    kubeconfigs = list_credentials(api, rg, name, kind)
+    for _kubeconfig, text in kubeconfigs:
+        hide(kubeconfig_secrets(text))
+    if not kubeconfigs:
+        raise NodepatchError(f"AKS returned no {kind} credentials", target=target)
+    return merge_certificates(parse_kubeconfig(kc_name, text, target) for kc_name, text in kubeconfigs)
+
+
+def manage_certificates(api: AksApi, rg: str, name: str, kind: str, state: str, within_days: int, force: bool,
+                        check_mode: bool, wait: bool, timeout: float, hide: t.Callable[[list[str]], None],
+                        now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """Inspect the cluster's certificates and, for ``state=rotated``, rotate them when the decision says so.
+
+    Refusals (busy or stopped cluster) raise before anything is written; ``hide`` receives every secret of the
+    credentials before they are parsed."""
+    target = cluster_target(rg, name)
+    deadline = time.monotonic() + timeout
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    cluster = api.cluster(rg, name)
+    props = cluster.get("properties") or {}
+    certs = read_certificates(api, rg, name, kind, hide)
+    power = (props.get("powerState") or {}).get("code")
+    decision = decide_rotation(certs, now, within_days, force, props.get("provisioningState"), power)
+    first = min(certs, key=lambda c: c.not_after) if certs else None
+    result: dict[str, t.Any] = {
+        "cluster": {"name": cluster.get("name", name), "resource_group": rg, "id": cluster.get("id"),
+                    "provisioning_state": props.get("provisioningState"), "power_state": power,
+                    "kubernetes_version": props.get("currentKubernetesVersion") or props.get("kubernetesVersion"),
+                    **lifetime_facts((cluster.get("systemData") or {}).get("createdAt"), certs,
+                                     props.get("enableRBAC"))},
+        "credentials": kind,
+        "certificates": [c.as_dict(now) for c in certs],
+        "earliest_expiry": format_time(first.not_after) if first else None,
+        "days_left": first.as_dict(now)["days_left"] if first else None,
+        "due": decision.due,
+        "rotation_due": decision.rotate,
+        "refused": decision.refused,
+        "reasons": decision.reasons,
+        "rotated": [],
+        "action": "rotation_due" if decision.rotate else "none",
+    }
+    if state == "inspected" or not decision.rotate:
+        return result
+    if decision.refused:
+        raise NodepatchError(f"will not rotate the certificates: {decision.refused}", target=target,
+                             hint=decision.hint, details={k: result[k] for k in ("certificates", "due", "reasons")})
+    result["rotated"] = [{"name": c.name, "not_after_before": format_time(c.not_after)} for c in certs]
+    result["warnings"] = [DOWNTIME_WARNING]
+    if check_mode:
+        result["action"] = "would_rotate"
+        return result
+    poller = start_certificate_rotation(api, rg, name, follow=wait)
+    if not wait:
+        result["action"] = "rotation_started"
+        result["cluster"]["provisioning_state"] = "RotatingClusterCertificates"
+        return result
+    what = f"the certificate rotation of managed cluster {name}"
+    try:
+        result["progress"] = follow_operation(api, poller, deadline, what, target)
+    except NodepatchError as error:
+        error.details.update(action="rotation_failed", certificates=result["certificates"])
+        raise
+    after = read_certificates(api, rg, name, kind, hide)
+    by_role = {(c.role, c.name): c for c in after}
+    for entry, cert in zip(result["rotated"], certs):
+        new = by_role.get((cert.role, cert.name))
+        entry["not_after_after"] = format_time(new.not_after) if new else None
+    result["certificates_after"] = [c.as_dict(now) for c in after]
+    result["cluster"]["provisioning_state"] = ((api.cluster(rg, name).get("properties") or {})
+                                               .get("provisioningState"))
+    result["action"] = "rotated"
+    return result
