@@ -409,29 +409,32 @@ def follow_operation(api: AksApi, poller: t.Any, deadline: float, what: str, tar
 
 
 def read_certificates(api: AksApi, rg: str, name: str, kind: str,
-                      hide: t.Callable[[list[str]], None]) -> list[CertificateFacts]:
+                      hide: t.Callable[[list[str]], None]) -> tuple[list[CertificateFacts], bytes]:
+    """The certificates of the cluster's credentials, and the first kubeconfig (to save after a rotation)."""
     target = cluster_target(rg, name)
     kubeconfigs = list_credentials(api, rg, name, kind)
     for _kubeconfig, text in kubeconfigs:
         hide(kubeconfig_secrets(text))
     if not kubeconfigs:
         raise NodepatchError(f"AKS returned no {kind} credentials", target=target)
-    return merge_certificates(parse_kubeconfig(kc_name, text, target) for kc_name, text in kubeconfigs)
+    certs = merge_certificates(parse_kubeconfig(kc_name, text, target) for kc_name, text in kubeconfigs)
+    return certs, kubeconfigs[0][1]
 
 
 def manage_certificates(api: AksApi, rg: str, name: str, kind: str, state: str, within_days: int, force: bool,
                         check_mode: bool, wait: bool, timeout: float, hide: t.Callable[[list[str]], None],
+                        save: t.Callable[[bytes], None] | None = None,
                         now: datetime.datetime | None = None) -> dict[str, t.Any]:
     """Inspect the cluster's certificates and, for ``state=rotated``, rotate them when the decision says so.
 
     Refusals (busy or stopped cluster) raise before anything is written; ``hide`` receives every secret of the
-    credentials before they are parsed."""
+    credentials before they are parsed; ``save`` receives the new kubeconfig after a followed rotation."""
     target = cluster_target(rg, name)
     deadline = time.monotonic() + timeout
     now = now or datetime.datetime.now(datetime.timezone.utc)
     cluster = api.cluster(rg, name)
     props = cluster.get("properties") or {}
-    certs = read_certificates(api, rg, name, kind, hide)
+    certs, _kubeconfig = read_certificates(api, rg, name, kind, hide)
     power = (props.get("powerState") or {}).get("code")
     decision = decide_rotation(certs, now, within_days, force, props.get("provisioningState"), power)
     first = min(certs, key=lambda c: c.not_after) if certs else None
@@ -473,7 +476,10 @@ def manage_certificates(api: AksApi, rg: str, name: str, kind: str, state: str, 
     except NodepatchError as error:
         error.details.update(action="rotation_failed", certificates=result["certificates"])
         raise
-    after = read_certificates(api, rg, name, kind, hide)
+    after, kubeconfig = read_certificates(api, rg, name, kind, hide)
+    if save is not None:
+        save(kubeconfig)
+    result["kubeconfig_saved"] = save is not None
     by_role = {(c.role, c.name): c for c in after}
     for entry, cert in zip(result["rotated"], certs):
         new = by_role.get((cert.role, cert.name))

@@ -61,6 +61,13 @@ options:
     description: Seconds to wait for the rotation when O(wait=true).
     type: int
     default: 3600
+  kubeconfig_path:
+    description:
+      - After a rotation the module followed, write the cluster's new credentials (O(credentials)) to this file,
+        as C(az aks get-credentials --file) would - replaced atomically, mode C(0600). Old kubeconfigs stop working
+        with the rotation; this keeps one that a later task (such as the release of the reboot lock) can use.
+      - Nothing is written when no rotation ran, in check mode, or with O(wait=false).
+    type: path
 attributes:
   check_mode:
     support: full
@@ -254,6 +261,10 @@ certificates_after:
   returned: when RV(action=rotated)
   type: list
   elements: dict
+kubeconfig_saved:
+  description: Whether the new credentials were written to O(kubeconfig_path).
+  returned: when RV(action=rotated)
+  type: bool
 progress:
   description: The statuses the rotation's operation went through, with seconds since it started.
   returned: when RV(action=rotated)
@@ -265,6 +276,9 @@ msg:
   returned: always
   type: str
 """
+
+import os
+import tempfile
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_api import manage_certificates
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_certificates import CERTIFICATES_IMPORT_ERROR
@@ -280,6 +294,24 @@ MESSAGES = {
 }
 
 
+def save_kubeconfig(path: str, content: bytes) -> None:
+    """Atomically, never readable by others for a moment: it holds keys and tokens."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".kubeconfig-", dir=directory)  # created 0600
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(content)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise NodepatchError(f"the certificates were rotated, but the new credentials cannot be written to {path}: "
+                             f"{error.strerror}", target="kubeconfig_path",
+                             hint="fetch them with az aks get-credentials --overwrite-existing") from None
+
+
 def main() -> None:
     module = AzureModule(
         argument_spec={
@@ -289,6 +321,7 @@ def main() -> None:
             "force": {"type": "bool", "default": False},
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 3600},
+            "kubeconfig_path": {"type": "path"},
         },
         supports_check_mode=True,
     )
@@ -299,7 +332,9 @@ def main() -> None:
     try:
         result = manage_certificates(module.api, p["resource_group"], p["cluster_name"], p["credentials"], p["state"],
                                      p["rotate_within_days"], p["force"], module.check_mode, p["wait"],
-                                     p["wait_timeout"], module.module.no_log_values.update)
+                                     p["wait_timeout"], module.module.no_log_values.update,
+                                     (lambda content: save_kubeconfig(p["kubeconfig_path"], content))
+                                     if p["kubeconfig_path"] else None)
     except NodepatchError as error:
         module.fail_from(error)
     for warning in result.pop("warnings", []):

@@ -5,11 +5,17 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 OLD = {"resource_group": "rg-certs", "cluster_name": "aks-2019"}
 RECENT = {"resource_group": "rg-certs", "cluster_name": "aks-recent"}
@@ -101,10 +107,24 @@ def test_rotation_of_the_near_cluster_follows_the_operation_and_is_idempotent(ce
     assert emulator.writes() == []
 
 
-def test_the_far_cluster_is_left_alone(certs: Any, emulator: Any) -> None:
-    result = certs(state="rotated", **RECENT)
+def test_the_far_cluster_is_left_alone(certs: Any, emulator: Any, tmp_path: Path) -> None:
+    result = certs(state="rotated", kubeconfig_path=str(tmp_path / "kubeconfig"), **RECENT)
     assert result["changed"] is False and result["rotated"] == []
     assert emulator.writes() == []
+    assert not (tmp_path / "kubeconfig").exists()
+
+
+def test_the_new_credentials_are_saved_after_the_rotation(certs: Any, tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("old")
+    result = certs(state="rotated", kubeconfig_path=str(path), **OLD)
+    assert result["action"] == "rotated" and result["kubeconfig_saved"] is True
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    saved = yaml.safe_load(path.read_text())
+    ca = x509.load_pem_x509_certificate(base64.b64decode(saved["clusters"][0]["cluster"]["certificate-authority-data"]))
+    new_ca = next(c for c in result["certificates_after"] if c["role"] == "cluster_ca")
+    assert ca.fingerprint(hashes.SHA256()).hex(":") == new_ca["fingerprint_sha256"]
+    assert saved["users"][0]["name"] == "clusterUser_rg-certs_aks-2019"
 
 
 def test_check_mode_says_what_it_would_do_and_writes_nothing(certs: Any, emulator: Any) -> None:

@@ -51,14 +51,17 @@ def play(run_playbook: Any, emulator: Any, auth: dict[str, str], azure_env: dict
     return run
 
 
-def test_report_lists_both_clusters_with_expiry_and_writes_nothing(play: Any, emulator: Any) -> None:
-    proc, out, rows = play()
+def test_report_lists_both_clusters_and_outside_the_window_nothing_is_rotated(play: Any, emulator: Any) -> None:
+    today = time.strftime("%a", time.gmtime()).lower()[:2]
+    other_days = [d for d in ("su", "mo", "tu", "we", "th", "fr", "sa") if d != today]
+    proc, out, rows = play(aks_certificates_rotate=True, aks_certificates_reboot_days=other_days)
     assert proc.returncode == 0, out
     assert re.search(r"CLUSTER\s+CA EXPIRES\s+CLIENT EXPIRES\s+DAYS LEFT\s+ACTION\s+STATUS", out)
-    assert re.search(r"rg-certs/aks-2019\s+\d{4}-\d\d-\d\dT\S+Z\s+\S+Z\s+(19|20)\s+rotate\s+due", out)
+    assert re.search(r"rg-certs/aks-2019\s+\d{4}-\d\d-\d\dT\S+Z\s+\S+Z\s+(19|20)\s+rotate\s+blocked", out)
     assert re.search(r"rg-certs/aks-recent\s+2054-02-22T08:00:00Z\s+2054-02-22T08:00:00Z\s+\d+\s+none\s+ok", out)
     by_cluster = {row["cluster"]: row for row in rows}
-    assert by_cluster["rg-certs/aks-2019"]["status"] == "due" and by_cluster["rg-certs/aks-2019"]["due"]
+    old = by_cluster["rg-certs/aks-2019"]
+    assert old["status"] == "blocked" and old["due"] and "outside the reboot window" in old["error"]
     assert by_cluster["rg-certs/aks-recent"]["action"] == "none"
     assert emulator.writes() == []
 
@@ -86,15 +89,6 @@ def test_rotation_rotates_the_near_cluster_only_notifies_and_is_idempotent(
 def test_check_mode_rotates_nothing(play: Any, emulator: Any) -> None:
     proc, out, _rows = play(check=True, aks_certificates_rotate=True)
     assert proc.returncode == 0, out
-    assert emulator.writes() == []
-
-
-def test_outside_the_window_nothing_is_rotated(play: Any, emulator: Any) -> None:
-    today = time.strftime("%a", time.gmtime()).lower()[:2]
-    other_days = [d for d in ("su", "mo", "tu", "we", "th", "fr", "sa") if d != today]
-    proc, out, rows = play(aks_certificates_rotate=True, aks_certificates_reboot_days=other_days)
-    assert proc.returncode == 0, out
-    assert next(row for row in rows if row["cluster"] == "rg-certs/aks-2019")["status"] == "blocked"
     assert emulator.writes() == []
 
 
@@ -146,24 +140,25 @@ class LockWatch:
         self.thread.join(5)
 
 
-@pytest.mark.parametrize("fail", [False, True], ids=["rotation_succeeds", "rotation_fails"])
+@pytest.mark.parametrize(("fail", "places"), [(False, 2), (True, 1)], ids=["rotation_succeeds", "rotation_fails"])
 def test_the_reboot_lock_is_held_during_the_rotation_and_released_after(
-        play: Any, emulator: Any, testbed: Any, lock_namespace: str, receiver: Any, fail: bool) -> None:
+        play: Any, emulator: Any, testbed: Any, lock_namespace: str, receiver: Any, fail: bool, places: int) -> None:
     emulator.operation_polls = 40  # about two seconds of rotation at the emulator's 50 ms Retry-After
     if fail:
         emulator.fail_next_rotation = "Rotating certificates failed: etcd is unhealthy."
     clusters = [{**CLUSTERS[0], "kubeconfig": testbed.kubeconfig}]
     with LockWatch(testbed, emulator, lock_namespace) as watch:
         proc, out, rows = play(aks_certificates_rotate=True, aks_certificates_clusters=clusters,
-                               aks_certificates_lock_namespace=lock_namespace, aks_certificates_lock_max_holders=2,
+                               aks_certificates_lock_namespace=lock_namespace, aks_certificates_lock_max_holders=places,
                                aks_certificates_notify_webhooks=[{"url": receiver.url("/hooks/certs")}])
     assert rotations(emulator) == ["aks-2019"]
     assert watch.seen_while_rotating, "the watch never saw the cluster rotating"
+    expected = ["aks-certificate-rotation", "aks-certificate-rotation-2"][:places]
     for value in watch.seen_while_rotating:
-        holders = [entry["nodeID"] for entry in json.loads(value or "{}").get("locks", [])]
-        assert holders == ["aks-certificate-rotation", "aks-certificate-rotation-2"], value
-    held = json.loads(watch.value() or '{"locks": []}')
-    assert held.get("locks", []) == [], f"the lock was not released: {held}"
+        lock = json.loads(value or "{}")
+        holders = [entry["nodeID"] for entry in lock["locks"]] if places > 1 else [lock.get("nodeID")]
+        assert holders == expected, value
+    assert watch.value() in (None, '{"maxOwners":2,"locks":[]}'), f"the lock was not released: {watch.value()}"
     events = [r.body["event"] for r in receiver.requests]
     if fail:
         assert proc.returncode != 0
