@@ -24,6 +24,8 @@ description:
     meanwhile (the C(nodepatch.kube.aks_certificates) role does) so that no node reboot adds to it.
 author:
   - nodepatch maintainers (@nodepatch)
+requirements:
+  - cryptography >= 42.0.0 (Python library, on the controller; installed with azure-identity)
 extends_documentation_fragment:
   - nodepatch.kube.azure
   - nodepatch.kube.azure.cluster
