@@ -150,8 +150,8 @@ def start_rotation(emulator: Emulator, rg: str, name: str) -> str:
     failure, emulator.fail_next_rotation = emulator.fail_next_rotation, None
 
     def done() -> None:
-        record["_pki"] = generate(name, {"ca": (-1 / 24, ROTATED_LIFETIME.days), "client": (-1 / 24,
-                                                                                           ROTATED_LIFETIME.days)})
+        validity = (-1 / 24, ROTATED_LIFETIME.days)
+        record["_pki"] = generate(name, {"ca": validity, "client": validity})
         props["provisioningState"] = "Succeeded"
 
     def failed() -> None:

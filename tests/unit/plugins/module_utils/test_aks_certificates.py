@@ -140,8 +140,8 @@ def test_the_ca_shared_by_two_kubeconfigs_is_listed_once(pki: dict[str, t.Any]) 
 
 
 def test_arm_timestamps_with_seven_fraction_digits_parse() -> None:
-    assert parse_time("2019-01-15T10:20:30.1234567Z") == datetime.datetime(2019, 1, 15, 10, 20, 30, 123456,
-                                                                          tzinfo=datetime.timezone.utc)
+    expected = datetime.datetime(2019, 1, 15, 10, 20, 30, 123456, tzinfo=datetime.timezone.utc)
+    assert parse_time("2019-01-15T10:20:30.1234567Z") == expected
     assert parse_time("2024-03-01T00:00:00+00:00") is not None
     assert parse_time(None) is None and parse_time("yesterday") is None
 
