@@ -9,7 +9,8 @@ Backend ``daemonset``: an annotation on a DaemonSet holding exactly the JSON kur
 ``renewTime + leaseDurationSeconds`` has passed.
 
 The decisions (parse, prune, may I take it, what to write) are pure functions at the top of this file; the
-``RebootLock`` class below only reads, calls them, and writes with the object's resourceVersion.
+``RebootLock`` class below only reads, calls them, and writes through one of two backends (``DaemonSetLock``,
+``LeaseLock``, as kured keeps daemonsetlock and leaselock apart) with optimistic concurrency.
 """
 
 from __future__ import annotations
@@ -241,8 +242,133 @@ class LockResult:
     before: list[dict[str, t.Any]] = field(default_factory=list)
 
 
+class LockBackend:
+    """Where the holders live. ``read`` returns them with a version token; ``write`` stores the new holders only
+    if the object still has that version, and returns False when another writer came first (HTTP 409)."""
+
+    target = ""
+
+    def read(self) -> tuple[list[Holder], t.Any]:
+        raise NotImplementedError
+
+    def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> bool:
+        raise NotImplementedError
+
+
+def written(write: t.Callable[[], t.Any]) -> bool:
+    """Run a conditional write; False when the API refused it because the object changed (HTTP 409)."""
+    try:
+        write()
+    except NodepatchError as error:
+        if error.details.get("status") == 409:
+            return False
+        raise
+    return True
+
+
+class DaemonSetLock(LockBackend):
+    """kured's lock: one annotation on a DaemonSet, written with the DaemonSet's resourceVersion."""
+
+    def __init__(self, client: t.Any, settings: LockSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.target = f"daemonset {settings.namespace}/{settings.daemonset}"
+
+    def read(self) -> tuple[list[Holder], t.Any]:
+        try:
+            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
+                                         self.settings.namespace, target=self.target, action="read the lock on")
+        except NodepatchError as error:
+            if error.details.get("status") == 404:
+                error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
+                              "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
+                              "backend lease")
+            raise
+        raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
+        return parse_annotation(raw).holders, daemonset.metadata.resource_version
+
+    def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> bool:
+        value = serialize_annotation(holders, self.settings.max_holders)
+        # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
+        body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
+        return written(lambda: self.client.call(
+            self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset, self.settings.namespace, body,
+            target=self.target, action="write the lock on", _content_type=MERGE_PATCH))
+
+
+class LeaseLock(LockBackend):
+    """One Lease per slot; the version token is the slots read, each written with its own resourceVersion."""
+
+    def __init__(self, client: t.Any, settings: LockSettings, clock: t.Callable[[], int]) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.target = f"lease {settings.namespace}/{settings.lease_name}-*"
+
+    def read(self) -> tuple[list[Holder], dict[str, t.Any]]:
+        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
+                                 target=f"leases in namespace {self.settings.namespace}", action="list")
+        leases = {}
+        for lease in found.items:
+            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
+            if index is not None:
+                leases[lease.metadata.name] = lease
+        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
+        return [holder for holder in holders if holder], leases
+
+    def write(self, holders: list[Holder], version: dict[str, t.Any], holder: str, releasing: bool) -> bool:
+        leases = version
+        now = self.clock()
+        if releasing:
+            for name, lease in sorted(leases.items()):
+                current = lease_holder(lease)
+                if current is not None and current.node_id == holder:
+                    if not self._patch(name, lease, None, now):
+                        return False
+            return True
+        keep = {entry.node_id for entry in holders} - {holder}
+        mine = next(entry for entry in holders if entry.node_id == holder)
+        slot = choose_lease_slot(leases, self.settings.max_holders, self.settings.lease_name, keep, now)
+        if slot is None:
+            return False
+        if slot not in leases:
+            return self._create(slot, mine, now)
+        return self._patch(slot, leases[slot], mine, now)
+
+    @staticmethod
+    def _spec(holder: Holder | None, now: int) -> dict[str, t.Any]:
+        stamp = format_micro_time(now)
+        if holder is None:
+            return {"holderIdentity": None, "leaseDurationSeconds": None, "acquireTime": None, "renewTime": stamp}
+        duration = max(1, int(round(holder.ttl_ns / NANOS_PER_SECOND))) if holder.ttl_ns > 0 else None
+        return {"holderIdentity": holder.node_id, "leaseDurationSeconds": duration, "acquireTime": stamp,
+                "renewTime": stamp}
+
+    @staticmethod
+    def _annotations(holder: Holder | None) -> dict[str, t.Any]:
+        return {LEASE_UNSCHEDULABLE_ANNOTATION: (str(holder.unschedulable).lower() if holder else None)}
+
+    def _create(self, name: str, holder: Holder, now: int) -> bool:
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
+                             "annotations": self._annotations(holder)},
+                "spec": self._spec(holder, now)}
+        return written(lambda: self.client.call(
+            self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+            target=f"lease {self.settings.namespace}/{name}", action="create"))
+
+    def _patch(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> bool:
+        body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
+                             "annotations": self._annotations(holder)},
+                "spec": self._spec(holder, now)}
+        return written(lambda: self.client.call(
+            self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
+            target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH))
+
+
 class RebootLock:
-    """Acquire, release and inspect the lock with read-modify-write on the object's resourceVersion."""
+    """Acquire, release and inspect the lock: read the holders, decide (the pure functions above), write them back
+    through the backend with optimistic concurrency."""
 
     def __init__(self, client: t.Any, settings: LockSettings, check_mode: bool = False,
                  clock: t.Callable[[], int] = time.time_ns, sleep: t.Callable[[float], None] = time.sleep,
@@ -254,12 +380,12 @@ class RebootLock:
         self.sleep = sleep
         self.check_stale = check_stale
         self.conflicts = 0
+        self.backend: LockBackend = (LeaseLock(client, settings, clock) if settings.backend == "lease"
+                                     else DaemonSetLock(client, settings))
 
     @property
     def target(self) -> str:
-        if self.settings.backend == "lease":
-            return f"lease {self.settings.namespace}/{self.settings.lease_name}-*"
-        return f"daemonset {self.settings.namespace}/{self.settings.daemonset}"
+        return self.backend.target
 
     # ---------------------------------------------------------------- nodes
 
@@ -283,7 +409,7 @@ class RebootLock:
         return [holder.report(now) for holder in holders]
 
     def holders(self, check_stale: bool = True) -> list[dict[str, t.Any]]:
-        current, _version = self._read()
+        current, _version = self.backend.read()
         if not check_stale:
             now = self.clock()
             return [holder.report(now) for holder in current]
@@ -302,7 +428,7 @@ class RebootLock:
         before: list[dict[str, t.Any]] | None = None
         conflicts = 0
         while True:
-            current, version = self._read()
+            current, version = self.backend.read()
             now = self.clock()
             if before is None:
                 before = [entry.report(now) for entry in current]
@@ -315,7 +441,7 @@ class RebootLock:
                 return LockResult(True, False, self._report(decision.holders, holder),
                                   f"{holder} already holds the lock", before)
             if decision.outcome == "take":
-                if self.check_mode or self._write(decision.holders, version, holder):
+                if self.check_mode or self.backend.write(decision.holders, version, holder, releasing=False):
                     taken = [entry.node_id for entry in live if entry not in decision.holders]
                     message = f"{holder} acquired the lock"
                     if taken:
@@ -337,7 +463,7 @@ class RebootLock:
         conflicts = 0
         before: list[dict[str, t.Any]] | None = None
         while True:
-            current, version = self._read()
+            current, version = self.backend.read()
             now = self.clock()
             if before is None:
                 before = [entry.report(now) for entry in current]
@@ -345,7 +471,7 @@ class RebootLock:
             if not held:
                 return LockResult(False, False, self._report(current, holder),
                                   f"{holder} does not hold the lock; nothing to release", before)
-            if self.check_mode or self._write(remaining, version, holder, releasing=True):
+            if self.check_mode or self.backend.write(remaining, version, holder, releasing=True):
                 message = f"{holder} would release the lock (check mode)" if self.check_mode \
                     else f"{holder} released the lock"
                 return LockResult(False, True, self._report(remaining, holder), message, before)
@@ -360,98 +486,3 @@ class RebootLock:
             raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
                                  target=self.target, hint="too many writers at once; retry later")
         self.sleep(random.uniform(0, 0.05))
-
-    # ---------------------------------------------------------------- backends
-
-    def _read(self) -> tuple[list[Holder], t.Any]:
-        if self.settings.backend == "lease":
-            return self._read_leases()
-        try:
-            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
-                                         self.settings.namespace, target=self.target, action="read the lock on")
-        except NodepatchError as error:
-            if error.details.get("status") == 404:
-                error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
-                              "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
-                              "backend lease")
-            raise
-        raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
-        return parse_annotation(raw).holders, daemonset.metadata.resource_version
-
-    def _write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool = False) -> bool:
-        """Write the holders; False when someone else wrote first (HTTP 409), so the caller re-reads."""
-        if self.settings.backend == "lease":
-            return self._write_leases(holders, version, holder, releasing)
-        value = serialize_annotation(holders, self.settings.max_holders)
-        # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
-        body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset, self.settings.namespace, body,
-            target=self.target, action="write the lock on", _content_type=MERGE_PATCH))
-
-    @staticmethod
-    def _conflict_is_false(write: t.Callable[[], t.Any]) -> bool:
-        try:
-            write()
-        except NodepatchError as error:
-            if error.details.get("status") == 409:
-                return False
-            raise
-        return True
-
-    def _read_leases(self) -> tuple[list[Holder], dict[str, t.Any]]:
-        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
-                                 target=f"leases in namespace {self.settings.namespace}", action="list")
-        leases = {}
-        for lease in found.items:
-            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
-            if index is not None:
-                leases[lease.metadata.name] = lease
-        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
-        return [holder for holder in holders if holder], leases
-
-    def _write_leases(self, holders: list[Holder], leases: dict[str, t.Any], holder: str, releasing: bool) -> bool:
-        now = self.clock()
-        if releasing:
-            for name, lease in sorted(leases.items()):
-                current = lease_holder(lease)
-                if current is not None and current.node_id == holder:
-                    if not self._patch_lease(name, lease, None, now):
-                        return False
-            return True
-        keep = {entry.node_id for entry in holders} - {holder}
-        mine = next(entry for entry in holders if entry.node_id == holder)
-        slot = choose_lease_slot(leases, self.settings.max_holders, self.settings.lease_name, keep, now)
-        if slot is None:
-            return False
-        if slot not in leases:
-            return self._create_lease(slot, mine, now)
-        return self._patch_lease(slot, leases[slot], mine, now)
-
-    def _lease_spec(self, holder: Holder | None, now: int) -> dict[str, t.Any]:
-        stamp = format_micro_time(now)
-        if holder is None:
-            return {"holderIdentity": None, "leaseDurationSeconds": None, "acquireTime": None, "renewTime": stamp}
-        duration = max(1, int(round(holder.ttl_ns / NANOS_PER_SECOND))) if holder.ttl_ns > 0 else None
-        return {"holderIdentity": holder.node_id, "leaseDurationSeconds": duration, "acquireTime": stamp,
-                "renewTime": stamp}
-
-    def _lease_annotations(self, holder: Holder | None) -> dict[str, t.Any]:
-        return {LEASE_UNSCHEDULABLE_ANNOTATION: (str(holder.unschedulable).lower() if holder else None)}
-
-    def _create_lease(self, name: str, holder: Holder, now: int) -> bool:
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
-                             "annotations": self._lease_annotations(holder)},
-                "spec": self._lease_spec(holder, now)}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
-            target=f"lease {self.settings.namespace}/{name}", action="create"))
-
-    def _patch_lease(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> bool:
-        body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
-                             "annotations": self._lease_annotations(holder)},
-                "spec": self._lease_spec(holder, now)}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
-            target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH))
