@@ -16,15 +16,17 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, ApiException, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 FINISHED_PHASES = ("Succeeded", "Failed")
 MERGE_PATCH = "application/merge-patch+json"
-CONFLICT_RETRIES = 5
+# A node's resourceVersion moves with every status update; a lost patch re-reads the node at once, 5 tries in all.
+CONFLICT_ATTEMPTS = 5
 
 EVICT = "evict"
 DELETE = "delete"
@@ -224,14 +226,10 @@ class NodeDrainer:
                                 _content_type=MERGE_PATCH)
 
     def _with_conflict_retry(self, step: t.Callable[[t.Any], t.Any], node: t.Any | None = None) -> t.Any:
-        for attempt in range(CONFLICT_RETRIES):
-            node = node if node is not None and attempt == 0 else self.read_node()
-            try:
-                return step(node)
-            except NodepatchError as error:
-                if error.details.get("status") != 409 or attempt == CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """``step`` on the node given (else read), and on a fresh read after each conflict (HTTP 409)."""
+        given = [node] if node is not None else []
+        return call_with_retries(lambda: step(given.pop() if given else self.read_node()), is_conflict,
+                                 attempts=CONFLICT_ATTEMPTS, base=0)
 
     def cordon(self, node: t.Any | None = None) -> tuple[bool, bool]:
         """Cordon; returns (changed, was_unschedulable before nodepatch first came).
@@ -292,7 +290,7 @@ class NodeDrainer:
                                  target=f"daemonset {namespace}/{name}", action="read")
                 self._daemonsets[key] = True
             except NodepatchError as error:
-                if error.details.get("status") != 404:
+                if not error.is_not_found:
                     raise
                 self._daemonsets[key] = False
         return self._daemonsets[key]
@@ -430,13 +428,12 @@ class NodeDrainer:
                                  pod.metadata.namespace, body, target=f"pod {ref}", action="evict", retry_429=False)
                 return "evicted", ""
             except NodepatchError as error:
-                status = error.details.get("status")
-                if status == 404 or (status == 409 and "uid" in error.message.lower()):
+                if error.is_not_found or (error.is_conflict and "uid" in error.message.lower()):
                     return "gone", ""
                 # A namespace being deleted refuses evictions (403) while its controller deletes the pods: like
                 # kubectl drain, ask again until the pod is gone (404).
                 namespace_terminating = NAMESPACE_TERMINATING in error.details.get("api_causes", ())
-                if status != 429 and not namespace_terminating:
+                if error.status != 429 and not namespace_terminating:
                     raise
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or abort.is_set():
@@ -452,7 +449,7 @@ class NodeDrainer:
             self.client.call(self.client.core.delete_namespaced_pod, pod.metadata.name, pod.metadata.namespace,
                              body=body, target=f"pod {pod_ref(pod)}", action="delete")
         except NodepatchError as error:
-            if error.details.get("status") in (404, 409):
+            if error.is_not_found or error.is_conflict:
                 return False
             raise
         return True

@@ -155,7 +155,7 @@ def test_only_budgets_selecting_the_pods_in_their_namespace_cover_them() -> None
 
 class Refused(NodepatchError):
     def __init__(self, status: int, message: str = "refused", causes: tuple[str, ...] = ()) -> None:
-        super().__init__(message, details={"status": status, "api_causes": list(causes)})
+        super().__init__(message, details={"status": status, "api_causes": list(causes)}, status=status)
 
 
 class FakeClient:

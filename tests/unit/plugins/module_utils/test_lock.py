@@ -208,7 +208,7 @@ class FakeApi:
 
     @staticmethod
     def fail(status: int) -> t.NoReturn:
-        raise NodepatchError(f"HTTP {status}", details={"status": status})
+        raise NodepatchError(f"HTTP {status}", details={"status": status}, status=status)
 
     def read_node(self, name: str) -> NS:
         if name not in self.nodes:
