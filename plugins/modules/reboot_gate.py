@@ -171,16 +171,9 @@ import datetime
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.blockers import (
-    ALL_DAYS,
-    DAYS_MATCH,
-    AlertFilter,
-    RebootWindow,
-    blocking_pods,
-    evaluate_gate,
-    prometheus_alerts,
-)
+from ansible_collections.nodepatch.kube.plugins.module_utils.gate import AlertFilter, blocking_pods, evaluate_gate, prometheus_alerts
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.window import ALL_DAYS, DAYS_MATCH, RebootWindow
 
 
 def main() -> None:
