@@ -17,9 +17,10 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, ApiException, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
+from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -206,7 +207,7 @@ def pdbs_covering(budgets: t.Iterable[t.Any], pods: t.Iterable[t.Any]) -> list[t
 class NodeDrainer:
     """The API side. ``ensure(state, ...)`` is the whole module: cordoned, drained or uncordoned."""
 
-    def __init__(self, client: t.Any, node: str, check_mode: bool = False) -> None:
+    def __init__(self, client: KubeClient, node: str, check_mode: bool = False) -> None:
         self.client = client
         self.node = node
         self.target = f"node/{node}"
@@ -478,43 +479,24 @@ class NodeDrainer:
     def wait_until_gone(self, pods: list[t.Any], deadline: float, skip_after: int) -> None:
         """Follow one watch on the node's pods until every removed pod is gone. Pods are compared by UID: a
         StatefulSet pod recreated under the same name is a different pod, and the old one is gone."""
-        from kubernetes import watch  # pylint: disable=import-outside-toplevel
-
         pending = {pod.metadata.uid: pod_ref(pod) for pod in pods}
-        while pending:
-            listing = self.pods_on_node()
-            present = {pod.metadata.uid: pod for pod in listing.items}
+
+        def on_list(items: list[t.Any]) -> None:
+            present = {pod.metadata.uid: pod for pod in items}
             for uid in list(pending):
                 pod = present.get(uid)
                 if pod is None or deleted_long_ago(pod, skip_after):
                     pending.pop(uid)
-            remaining = deadline - time.monotonic()
-            if not pending:
-                return
-            if remaining <= 0:
-                raise NodepatchError(
-                    f"drain of node {self.node} timed out: {len(pending)} evicted pod(s) still terminating: "
-                    f"{', '.join(sorted(pending.values())[:20])}", target=self.target,
-                    hint="raise timeout, or set skip_wait_for_delete_timeout for pods stuck in Terminating "
-                         "on an unreachable kubelet")
-            stream = watch.Watch()
-            try:
-                for event in stream.stream(self.client.core.list_pod_for_all_namespaces,
-                                           field_selector=f"spec.nodeName={self.node}",
-                                           resource_version=listing.metadata.resource_version,
-                                           allow_watch_bookmarks=True,
-                                           timeout_seconds=max(1, int(min(remaining, 60)))):
-                    pod = event["object"]
-                    if event["type"] == "DELETED" or (
-                            event["type"] == "MODIFIED" and deleted_long_ago(pod, skip_after)):
-                        pending.pop(pod.metadata.uid, None)
-                    if not pending or time.monotonic() >= deadline:
-                        break
-            except ApiException as error:
-                if error.status in (401, 403):
-                    raise api_error(error, "watch the pods of", self.target) from error
-                time.sleep(0.2)  # an expired resourceVersion (410): list again, watch again
-            except Exception:  # pylint: disable=broad-exception-caught
-                time.sleep(0.2)  # a dropped connection: list again, watch again
-            finally:
-                stream.stop()
+
+        def on_event(kind: str, pod: t.Any) -> None:
+            if kind == "DELETED" or (kind == "MODIFIED" and deleted_long_ago(pod, skip_after)):
+                pending.pop(pod.metadata.uid, None)
+
+        if pending and not follow(self.client, self.client.core.list_pod_for_all_namespaces, self.target,
+                                  "list the pods of", "watch the pods of", on_list, on_event, lambda: not pending,
+                                  deadline, field_selector=f"spec.nodeName={self.node}"):
+            raise NodepatchError(
+                f"drain of node {self.node} timed out: {len(pending)} evicted pod(s) still terminating: "
+                f"{', '.join(sorted(pending.values())[:20])}", target=self.target,
+                hint="raise timeout, or set skip_wait_for_delete_timeout for pods stuck in Terminating "
+                     "on an unreachable kubelet")

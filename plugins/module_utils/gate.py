@@ -13,6 +13,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.window import RebootWindow
 
 # kured's --blocking-pod-selector counts pods in every phase but these.
@@ -82,7 +83,7 @@ def pod_is_blocking(pod: t.Any) -> bool:
     return (pod.status.phase if pod.status else None) not in FINISHED_PHASES
 
 
-def blocking_pods(client: t.Any, node: str, selectors: t.Sequence[str]) -> list[str]:
+def blocking_pods(client: KubeClient, node: str, selectors: t.Sequence[str]) -> list[str]:
     """Unfinished pods on the node matching any selector (kured's --blocking-pod-selector)."""
     found = set()
     for selector in selectors:

@@ -29,6 +29,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.durations import (
     parse_go_time,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
 T = t.TypeVar("T")
@@ -262,7 +263,7 @@ class LockBackend:
 class DaemonSetLock(LockBackend):
     """kured's lock: one annotation on a DaemonSet, written with the DaemonSet's resourceVersion."""
 
-    def __init__(self, client: t.Any, settings: LockSettings) -> None:
+    def __init__(self, client: KubeClient, settings: LockSettings) -> None:
         self.client = client
         self.settings = settings
         self.target = f"daemonset {settings.namespace}/{settings.daemonset}"
@@ -292,7 +293,7 @@ class DaemonSetLock(LockBackend):
 class LeaseLock(LockBackend):
     """One Lease per slot; the version token is the slots read, each written with its own resourceVersion."""
 
-    def __init__(self, client: t.Any, settings: LockSettings, clock: t.Callable[[], int]) -> None:
+    def __init__(self, client: KubeClient, settings: LockSettings, clock: t.Callable[[], int]) -> None:
         self.client = client
         self.settings = settings
         self.clock = clock
@@ -363,7 +364,7 @@ class RebootLock:
     """Acquire, release and inspect the lock: read the holders, decide (the pure functions above), write them back
     through the backend with optimistic concurrency."""
 
-    def __init__(self, client: t.Any, settings: LockSettings, check_mode: bool = False,
+    def __init__(self, client: KubeClient, settings: LockSettings, check_mode: bool = False,
                  clock: t.Callable[[], int] = time.time_ns, sleep: t.Callable[[float], None] = time.sleep,
                  check_stale: bool = True) -> None:
         self.client = client

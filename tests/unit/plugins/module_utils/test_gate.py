@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import typing as t
 from types import SimpleNamespace as NS
@@ -19,18 +18,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.gate import (
     evaluate_gate,
     prometheus_alerts,
 )
-from ansible_collections.nodepatch.kube.plugins.module_utils.window import RebootWindow
-
-UTC = datetime.timezone.utc
-
-
-def utc(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
-def window(days: str, start: str, end: str, zone: str = "UTC") -> RebootWindow:
-    return RebootWindow.parse(days.split(","), start, end, zone)
-
+from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube
+from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.test_window import utc, window
 
 # ------------------------------------------------------------------------------------------ alerts
 
@@ -152,8 +141,7 @@ def test_blocking_pods_are_the_unfinished_matching_pods_of_the_node() -> None:
         return NS(items=[NS(metadata=NS(namespace="backup", name=phase.lower()), status=NS(phase=phase))
                          for phase in ("Running", "Pending", "Succeeded", "Failed", "Unknown")])
 
-    client = NS(core=NS(list_pod_for_all_namespaces=list_pods),
-                call=lambda fn, *args, target, action, **kwargs: fn(*args, **kwargs))
+    client = FakeKube(core=NS(list_pod_for_all_namespaces=list_pods))
     assert blocking_pods(client, "n1", ["app=backup"]) == [
         "backup/pending (app=backup)", "backup/running (app=backup)"]
     assert calls == [{"field_selector": "spec.nodeName=n1", "label_selector": "app=backup"}]
