@@ -14,8 +14,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import api_err
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
 
-@pytest.mark.parametrize("status, not_found, conflict", [(404, True, False), (409, False, True),
-                                                          (403, False, False), (None, False, False)])
+@pytest.mark.parametrize("status, not_found, conflict", [
+    (404, True, False), (409, False, True), (403, False, False), (None, False, False)])
 def test_the_status_answers_not_found_and_conflict(status: int | None, not_found: bool, conflict: bool) -> None:
     error = NodepatchError("cannot write", status=status)
     assert (error.is_not_found, error.is_conflict, is_conflict(error)) == (not_found, conflict, conflict)

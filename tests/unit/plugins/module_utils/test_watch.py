@@ -16,8 +16,12 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube
 
 
+class Broken(t.NamedTuple):
+    error: BaseException
+
+
 class Watches:
-    """Each watch opened plays the next list of events (or raises it)."""
+    """Each watch opened plays the next list of events, or raises the error of a Broken."""
 
     def __init__(self, *plays: t.Any) -> None:
         self.plays = list(plays)
@@ -29,8 +33,8 @@ class Watches:
     def stream(self, _function: t.Any, **kwargs: t.Any) -> t.Iterator[dict[str, t.Any]]:
         self.opened.append(kwargs)
         play = self.plays.pop(0) if self.plays else []
-        if isinstance(play, BaseException):
-            raise play
+        if isinstance(play, Broken):
+            raise play.error
         yield from play
 
     def stop(self) -> None:
@@ -69,13 +73,13 @@ def test_the_watch_starts_at_the_lists_version_and_bookmarks_are_not_events() ->
 
 
 def test_an_expired_version_or_a_broken_watch_lists_again() -> None:
-    watches = Watches([{"type": "ERROR", "object": {"code": 410}}], ConnectionError("reset"))
+    watches = Watches([{"type": "ERROR", "object": {"code": 410}}], Broken(ConnectionError("reset")))
     ok, listed, _seen = run(watches, [["web"], ["web"], ["gone"]])
     assert ok and listed == ["web", "web", "gone"] and len(watches.opened) == 2
 
 
 def test_refused_permissions_fail_at_once_naming_the_watch() -> None:
-    watches = Watches(ApiException(status=403, reason="Forbidden"))
+    watches = Watches(Broken(ApiException(status=403, reason="Forbidden")))
     with pytest.raises(NodepatchError, match="cannot watch the pods of node/n1: HTTP 403"):
         run(watches, [["web"]])
 
