@@ -84,7 +84,7 @@ def translate(error: BaseException, what: str, target: str) -> NodepatchError:
                  412: "the cluster changed while this task ran; run the task again",
                  429: "Azure throttled the requests; retry later"}
         return NodepatchError(base, target=target, hint=hints.get(status or 0),
-                              details={"status_code": status, "error_code": code})
+                              details={"status_code": status, "error_code": code}, status=status)
     if isinstance(error, ServiceRequestError):
         return NodepatchError(f"cannot reach Azure to {what}: {error}", target=target,
                               hint="check resource_manager_url / authority_host and the network; for a private CA "
@@ -197,7 +197,8 @@ def cluster_target(rg: str, name: str) -> str:
 def set_channels(api: AksApi, rg: str, name: str, upgrade_channel: str | None, node_os_upgrade_channel: str | None,
                  check_mode: bool, wait: bool, timeout: float) -> tuple[ChannelPlan, dict[str, t.Any]]:
     """Read the cluster, plan the channels, and (unless check mode) write back the body with only
-    ``properties.autoUpgradeProfile`` changed. A 412 (someone else wrote in between) re-reads and retries."""
+    ``properties.autoUpgradeProfile`` changed. A 412 (someone else wrote in between, so the eTag no longer
+    matches) re-reads and retries: 3 tries in all, with jittered pauses of up to 0.5 s and 1 s."""
     target = cluster_target(rg, name)
     deadline = time.monotonic() + timeout
 
@@ -219,11 +220,11 @@ def set_channels(api: AksApi, rg: str, name: str, upgrade_channel: str | None, n
             state["provisioning_state"] = (final.get("properties") or {}).get("provisioningState")
         return plan, state
 
-    def conflict(error: BaseException) -> bool:
+    def stale_etag(error: BaseException) -> bool:
         return isinstance(error.__cause__, ResourceModifiedError) or (
-            isinstance(error, NodepatchError) and error.details.get("status_code") == 412)
+            isinstance(error, NodepatchError) and error.status == 412)
 
-    return call_with_retries(attempt, conflict, attempts=3, base=0.5, cap=2.0)
+    return call_with_retries(attempt, stale_etag, attempts=3, base=0.5, cap=2.0)
 
 
 def apply_window(api: AksApi, rg: str, name: str, config_name: str, state: str, spec: WindowSpec | None,

@@ -16,15 +16,18 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, ApiException, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
+from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 FINISHED_PHASES = ("Succeeded", "Failed")
 MERGE_PATCH = "application/merge-patch+json"
-CONFLICT_RETRIES = 5
+# A node's resourceVersion moves with every status update; a lost patch re-reads the node at once, 5 tries in all.
+CONFLICT_ATTEMPTS = 5
 
 EVICT = "evict"
 DELETE = "delete"
@@ -204,7 +207,7 @@ def pdbs_covering(budgets: t.Iterable[t.Any], pods: t.Iterable[t.Any]) -> list[t
 class NodeDrainer:
     """The API side. ``ensure(state, ...)`` is the whole module: cordoned, drained or uncordoned."""
 
-    def __init__(self, client: t.Any, node: str, check_mode: bool = False) -> None:
+    def __init__(self, client: KubeClient, node: str, check_mode: bool = False) -> None:
         self.client = client
         self.node = node
         self.target = f"node/{node}"
@@ -224,14 +227,10 @@ class NodeDrainer:
                                 _content_type=MERGE_PATCH)
 
     def _with_conflict_retry(self, step: t.Callable[[t.Any], t.Any], node: t.Any | None = None) -> t.Any:
-        for attempt in range(CONFLICT_RETRIES):
-            node = node if node is not None and attempt == 0 else self.read_node()
-            try:
-                return step(node)
-            except NodepatchError as error:
-                if error.details.get("status") != 409 or attempt == CONFLICT_RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        """``step`` on the node given (else read), and on a fresh read after each conflict (HTTP 409)."""
+        given = [node] if node is not None else []
+        return call_with_retries(lambda: step(given.pop() if given else self.read_node()), is_conflict,
+                                 attempts=CONFLICT_ATTEMPTS, base=0)
 
     def cordon(self, node: t.Any | None = None) -> tuple[bool, bool]:
         """Cordon; returns (changed, was_unschedulable before nodepatch first came).
@@ -292,7 +291,7 @@ class NodeDrainer:
                                  target=f"daemonset {namespace}/{name}", action="read")
                 self._daemonsets[key] = True
             except NodepatchError as error:
-                if error.details.get("status") != 404:
+                if not error.is_not_found:
                     raise
                 self._daemonsets[key] = False
         return self._daemonsets[key]
@@ -430,13 +429,12 @@ class NodeDrainer:
                                  pod.metadata.namespace, body, target=f"pod {ref}", action="evict", retry_429=False)
                 return "evicted", ""
             except NodepatchError as error:
-                status = error.details.get("status")
-                if status == 404 or (status == 409 and "uid" in error.message.lower()):
+                if error.is_not_found or (error.is_conflict and "uid" in error.message.lower()):
                     return "gone", ""
                 # A namespace being deleted refuses evictions (403) while its controller deletes the pods: like
                 # kubectl drain, ask again until the pod is gone (404).
                 namespace_terminating = NAMESPACE_TERMINATING in error.details.get("api_causes", ())
-                if status != 429 and not namespace_terminating:
+                if error.status != 429 and not namespace_terminating:
                     raise
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or abort.is_set():
@@ -452,7 +450,7 @@ class NodeDrainer:
             self.client.call(self.client.core.delete_namespaced_pod, pod.metadata.name, pod.metadata.namespace,
                              body=body, target=f"pod {pod_ref(pod)}", action="delete")
         except NodepatchError as error:
-            if error.details.get("status") in (404, 409):
+            if error.is_not_found or error.is_conflict:
                 return False
             raise
         return True
@@ -481,43 +479,24 @@ class NodeDrainer:
     def wait_until_gone(self, pods: list[t.Any], deadline: float, skip_after: int) -> None:
         """Follow one watch on the node's pods until every removed pod is gone. Pods are compared by UID: a
         StatefulSet pod recreated under the same name is a different pod, and the old one is gone."""
-        from kubernetes import watch  # pylint: disable=import-outside-toplevel
-
         pending = {pod.metadata.uid: pod_ref(pod) for pod in pods}
-        while pending:
-            listing = self.pods_on_node()
-            present = {pod.metadata.uid: pod for pod in listing.items}
+
+        def on_list(items: list[t.Any]) -> None:
+            present = {pod.metadata.uid: pod for pod in items}
             for uid in list(pending):
                 pod = present.get(uid)
                 if pod is None or deleted_long_ago(pod, skip_after):
                     pending.pop(uid)
-            remaining = deadline - time.monotonic()
-            if not pending:
-                return
-            if remaining <= 0:
-                raise NodepatchError(
-                    f"drain of node {self.node} timed out: {len(pending)} evicted pod(s) still terminating: "
-                    f"{', '.join(sorted(pending.values())[:20])}", target=self.target,
-                    hint="raise timeout, or set skip_wait_for_delete_timeout for pods stuck in Terminating "
-                         "on an unreachable kubelet")
-            stream = watch.Watch()
-            try:
-                for event in stream.stream(self.client.core.list_pod_for_all_namespaces,
-                                           field_selector=f"spec.nodeName={self.node}",
-                                           resource_version=listing.metadata.resource_version,
-                                           allow_watch_bookmarks=True,
-                                           timeout_seconds=max(1, int(min(remaining, 60)))):
-                    pod = event["object"]
-                    if event["type"] == "DELETED" or (
-                            event["type"] == "MODIFIED" and deleted_long_ago(pod, skip_after)):
-                        pending.pop(pod.metadata.uid, None)
-                    if not pending or time.monotonic() >= deadline:
-                        break
-            except ApiException as error:
-                if error.status in (401, 403):
-                    raise api_error(error, "watch the pods of", self.target) from error
-                time.sleep(0.2)  # an expired resourceVersion (410): list again, watch again
-            except Exception:  # pylint: disable=broad-exception-caught
-                time.sleep(0.2)  # a dropped connection: list again, watch again
-            finally:
-                stream.stop()
+
+        def on_event(kind: str, pod: t.Any) -> None:
+            if kind == "DELETED" or (kind == "MODIFIED" and deleted_long_ago(pod, skip_after)):
+                pending.pop(pod.metadata.uid, None)
+
+        if pending and not follow(self.client, self.client.core.list_pod_for_all_namespaces, self.target,
+                                  "list the pods of", "watch the pods of", on_list, on_event, lambda: not pending,
+                                  deadline, field_selector=f"spec.nodeName={self.node}"):
+            raise NodepatchError(
+                f"drain of node {self.node} timed out: {len(pending)} evicted pod(s) still terminating: "
+                f"{', '.join(sorted(pending.values())[:20])}", target=self.target,
+                hint="raise timeout, or set skip_wait_for_delete_timeout for pods stuck in Terminating "
+                     "on an unreachable kubelet")

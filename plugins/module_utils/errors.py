@@ -12,15 +12,26 @@ class NodepatchError(Exception):
 
     ``message`` says what failed, ``target`` names the object (``node/aks-1``, ``poddisruptionbudget shop/web``),
     ``hint`` says what to do about it. ``details`` is extra structured data returned to the module's caller.
+    ``status`` is the HTTP status of the API call that failed (Kubernetes or Azure), None when no call did.
     """
 
     def __init__(self, message: str, target: str | None = None, hint: str | None = None,
-                 details: dict[str, t.Any] | None = None) -> None:
+                 details: dict[str, t.Any] | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.target = target
         self.hint = hint
         self.details = details or {}
+        self.status = status
+
+    @property
+    def is_not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def is_conflict(self) -> bool:
+        """The object changed between our read and our write (or exists already): re-read and try again."""
+        return self.status == 409
 
     def __str__(self) -> str:
         text = self.message
@@ -29,6 +40,11 @@ class NodepatchError(Exception):
         if self.hint:
             text = f"{text} ({self.hint})"
         return text
+
+
+def is_conflict(error: BaseException) -> bool:
+    """The retry predicate for read-modify-write loops (retry.call_with_retries)."""
+    return isinstance(error, NodepatchError) and error.is_conflict
 
 
 def fail_from_error(module: t.Any, error: NodepatchError, **result: t.Any) -> t.NoReturn:

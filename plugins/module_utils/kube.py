@@ -108,7 +108,7 @@ def api_error(error: ApiException, action: str, target: str) -> NodepatchError:
     details: dict[str, t.Any] = {"status": status, "api_reason": api_reason or reason, "api_message": api_message}
     if causes:
         details["api_causes"] = causes
-    return NodepatchError(message, target=target, hint=hint or HINTS.get(status), details=details)
+    return NodepatchError(message, target=target, hint=hint or HINTS.get(status), details=details, status=status)
 
 
 def is_transient(error: BaseException, retry_429: bool = True) -> bool:

@@ -9,13 +9,13 @@ Backend ``daemonset``: an annotation on a DaemonSet holding exactly the JSON kur
 ``renewTime + leaseDurationSeconds`` has passed.
 
 The decisions (parse, prune, may I take it, what to write) are pure functions at the top of this file; the
-``RebootLock`` class below only reads, calls them, and writes with the object's resourceVersion.
+``RebootLock`` class below only reads, calls them, and writes through one of two backends (``DaemonSetLock``,
+``LeaseLock``, as kured keeps daemonsetlock and leaselock apart) with optimistic concurrency.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 import typing as t
@@ -28,10 +28,15 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.durations import (
     format_micro_time,
     parse_go_time,
 )
-from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
+
+T = t.TypeVar("T")
 
 MERGE_PATCH = "application/merge-patch+json"
 MAX_CONFLICTS = 200
+CONFLICT_PAUSE = 0.05
 LEASE_UNSCHEDULABLE_ANNOTATION = "nodepatch.kube/unschedulable"
 LEASE_MANAGED_BY = {"app.kubernetes.io/managed-by": "nodepatch.kube"}
 
@@ -241,10 +246,125 @@ class LockResult:
     before: list[dict[str, t.Any]] = field(default_factory=list)
 
 
-class RebootLock:
-    """Acquire, release and inspect the lock with read-modify-write on the object's resourceVersion."""
+class LockBackend:
+    """Where the holders live. ``read`` returns them with a version token; ``write`` stores the new holders only
+    if the object still has that version, and raises a conflict (``NodepatchError.is_conflict``) when another
+    writer came first."""
 
-    def __init__(self, client: t.Any, settings: LockSettings, check_mode: bool = False,
+    target = ""
+
+    def read(self) -> tuple[list[Holder], t.Any]:
+        raise NotImplementedError
+
+    def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> None:
+        raise NotImplementedError
+
+
+class DaemonSetLock(LockBackend):
+    """kured's lock: one annotation on a DaemonSet, written with the DaemonSet's resourceVersion."""
+
+    def __init__(self, client: KubeClient, settings: LockSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.target = f"daemonset {settings.namespace}/{settings.daemonset}"
+
+    def read(self) -> tuple[list[Holder], t.Any]:
+        try:
+            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
+                                         self.settings.namespace, target=self.target, action="read the lock on")
+        except NodepatchError as error:
+            if error.is_not_found:
+                error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
+                              "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
+                              "backend lease")
+            raise
+        raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
+        return parse_annotation(raw).holders, daemonset.metadata.resource_version
+
+    def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> None:
+        value = serialize_annotation(holders, self.settings.max_holders)
+        # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
+        body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
+        self.client.call(self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset,
+                         self.settings.namespace, body, target=self.target, action="write the lock on",
+                         _content_type=MERGE_PATCH)
+
+
+class LeaseLock(LockBackend):
+    """One Lease per slot; the version token is the slots read, each written with its own resourceVersion."""
+
+    def __init__(self, client: KubeClient, settings: LockSettings, clock: t.Callable[[], int]) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.target = f"lease {settings.namespace}/{settings.lease_name}-*"
+
+    def read(self) -> tuple[list[Holder], dict[str, t.Any]]:
+        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
+                                 target=f"leases in namespace {self.settings.namespace}", action="list")
+        leases = {}
+        for lease in found.items:
+            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
+            if index is not None:
+                leases[lease.metadata.name] = lease
+        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
+        return [holder for holder in holders if holder], leases
+
+    def write(self, holders: list[Holder], version: dict[str, t.Any], holder: str, releasing: bool) -> None:
+        leases = version
+        now = self.clock()
+        if releasing:
+            for name, lease in sorted(leases.items()):
+                current = lease_holder(lease)
+                if current is not None and current.node_id == holder:
+                    self._patch(name, lease, None, now)
+            return
+        keep = {entry.node_id for entry in holders} - {holder}
+        mine = next(entry for entry in holders if entry.node_id == holder)
+        slot = choose_lease_slot(leases, self.settings.max_holders, self.settings.lease_name, keep, now)
+        if slot is None:
+            # The holders read leave a slot free, the slots read do not: they changed in between.
+            raise NodepatchError("every lease slot was taken since it was read", target=self.target, status=409)
+        if slot not in leases:
+            self._create(slot, mine, now)
+        else:
+            self._patch(slot, leases[slot], mine, now)
+
+    @staticmethod
+    def _spec(holder: Holder | None, now: int) -> dict[str, t.Any]:
+        stamp = format_micro_time(now)
+        if holder is None:
+            return {"holderIdentity": None, "leaseDurationSeconds": None, "acquireTime": None, "renewTime": stamp}
+        duration = max(1, int(round(holder.ttl_ns / NANOS_PER_SECOND))) if holder.ttl_ns > 0 else None
+        return {"holderIdentity": holder.node_id, "leaseDurationSeconds": duration, "acquireTime": stamp,
+                "renewTime": stamp}
+
+    @staticmethod
+    def _annotations(holder: Holder | None) -> dict[str, t.Any]:
+        return {LEASE_UNSCHEDULABLE_ANNOTATION: (str(holder.unschedulable).lower() if holder else None)}
+
+    def _create(self, name: str, holder: Holder, now: int) -> None:
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
+                             "annotations": self._annotations(holder)},
+                "spec": self._spec(holder, now)}
+        # Another writer creating the same slot first makes this a 409 (AlreadyExists): a conflict like any other.
+        self.client.call(self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+                         target=f"lease {self.settings.namespace}/{name}", action="create")
+
+    def _patch(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> None:
+        body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
+                             "annotations": self._annotations(holder)},
+                "spec": self._spec(holder, now)}
+        self.client.call(self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
+                         target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH)
+
+
+class RebootLock:
+    """Acquire, release and inspect the lock: read the holders, decide (the pure functions above), write them back
+    through the backend with optimistic concurrency."""
+
+    def __init__(self, client: KubeClient, settings: LockSettings, check_mode: bool = False,
                  clock: t.Callable[[], int] = time.time_ns, sleep: t.Callable[[float], None] = time.sleep,
                  check_stale: bool = True) -> None:
         self.client = client
@@ -254,12 +374,12 @@ class RebootLock:
         self.sleep = sleep
         self.check_stale = check_stale
         self.conflicts = 0
+        self.backend: LockBackend = (LeaseLock(client, settings, clock) if settings.backend == "lease"
+                                     else DaemonSetLock(client, settings))
 
     @property
     def target(self) -> str:
-        if self.settings.backend == "lease":
-            return f"lease {self.settings.namespace}/{self.settings.lease_name}-*"
-        return f"daemonset {self.settings.namespace}/{self.settings.daemonset}"
+        return self.backend.target
 
     # ---------------------------------------------------------------- nodes
 
@@ -267,7 +387,7 @@ class RebootLock:
         try:
             return self.client.call(self.client.core.read_node, name, target=f"node/{name}", action="read")
         except NodepatchError as error:
-            if error.details.get("status") == 404:
+            if error.is_not_found:
                 return None
             raise
 
@@ -283,7 +403,7 @@ class RebootLock:
         return [holder.report(now) for holder in holders]
 
     def holders(self, check_stale: bool = True) -> list[dict[str, t.Any]]:
-        current, _version = self._read()
+        current, _version = self.backend.read()
         if not check_stale:
             now = self.clock()
             return [holder.report(now) for holder in current]
@@ -299,13 +419,14 @@ class RebootLock:
             node = self._read_node(holder)
             unschedulable = bool(node.spec.unschedulable) if node is not None and node.spec else False
         ttl_ns = int(round(self.settings.ttl_seconds * NANOS_PER_SECOND))
-        before: list[dict[str, t.Any]] | None = None
-        conflicts = 0
-        while True:
-            current, version = self._read()
+        first: list[list[dict[str, t.Any]]] = []  # the holders as first read, for the diff
+
+        def attempt() -> LockResult | None:
+            """Read, decide, write: a result, or None while the lock is full and the deadline not reached."""
+            current, version = self.backend.read()
             now = self.clock()
-            if before is None:
-                before = [entry.report(now) for entry in current]
+            if not first:
+                first.append([entry.report(now) for entry in current])
             live = prune(current, now)
             if len(live) >= self.settings.max_holders or break_stale:
                 self.mark_stale(live, holder)  # only matters when the lock is full, or stale ones may go
@@ -313,145 +434,62 @@ class RebootLock:
             decision = decide_acquire(current, me, now, self.settings.max_holders, break_stale)
             if decision.outcome == "held":
                 return LockResult(True, False, self._report(decision.holders, holder),
-                                  f"{holder} already holds the lock", before)
+                                  f"{holder} already holds the lock", first[0])
             if decision.outcome == "take":
-                if self.check_mode or self._write(decision.holders, version, holder):
+                if self.check_mode:
+                    message = f"{holder} would acquire the lock (check mode)"
+                else:
+                    self.backend.write(decision.holders, version, holder, releasing=False)
                     taken = [entry.node_id for entry in live if entry not in decision.holders]
                     message = f"{holder} acquired the lock"
                     if taken:
                         message += f", taking over from stale holder(s) {', '.join(taken)}"
-                    if self.check_mode:
-                        message = f"{holder} would acquire the lock (check mode)"
-                    return LockResult(True, True, self._report(decision.holders, holder), message, before)
-                conflicts += 1
-                self._back_off_after_conflict(conflicts)
-                continue
+                return LockResult(True, True, self._report(decision.holders, holder), message, first[0])
             if time.monotonic() >= deadline:
                 message = full_message(decision.blocking, self.settings.max_holders)
                 if wait_timeout > 0:
                     message += f"; waited {wait_timeout:g} s"
-                return LockResult(False, False, self._report(decision.holders, holder), message, before)
+                return LockResult(False, False, self._report(decision.holders, holder), message, first[0])
+            return None
+
+        while True:
+            result = self._retry_conflicts(attempt)
+            if result is not None:
+                return result
             self.sleep(max(0.0, min(wait_sleep, deadline - time.monotonic())))
 
     def release(self, holder: str) -> LockResult:
-        conflicts = 0
-        before: list[dict[str, t.Any]] | None = None
-        while True:
-            current, version = self._read()
+        first: list[list[dict[str, t.Any]]] = []
+
+        def attempt() -> LockResult:
+            current, version = self.backend.read()
             now = self.clock()
-            if before is None:
-                before = [entry.report(now) for entry in current]
+            if not first:
+                first.append([entry.report(now) for entry in current])
             held, remaining = decide_release(current, holder, now)
             if not held:
                 return LockResult(False, False, self._report(current, holder),
-                                  f"{holder} does not hold the lock; nothing to release", before)
-            if self.check_mode or self._write(remaining, version, holder, releasing=True):
-                message = f"{holder} would release the lock (check mode)" if self.check_mode \
-                    else f"{holder} released the lock"
-                return LockResult(False, True, self._report(remaining, holder), message, before)
-            conflicts += 1
-            self._back_off_after_conflict(conflicts)
+                                  f"{holder} does not hold the lock; nothing to release", first[0])
+            if self.check_mode:
+                message = f"{holder} would release the lock (check mode)"
+            else:
+                self.backend.write(remaining, version, holder, releasing=True)
+                message = f"{holder} released the lock"
+            return LockResult(False, True, self._report(remaining, holder), message, first[0])
 
-    def _back_off_after_conflict(self, conflicts: int) -> None:
-        """Another writer changed the lock between our read and our write: re-read after a short random pause, so
-        the writers spread out, and give up after MAX_CONFLICTS in a row."""
-        self.conflicts += 1
-        if conflicts > MAX_CONFLICTS:
-            raise NodepatchError(f"the lock kept changing under us ({conflicts} conflicts in a row)",
-                                 target=self.target, hint="too many writers at once; retry later")
-        self.sleep(random.uniform(0, 0.05))
+        return self._retry_conflicts(attempt)
 
-    # ---------------------------------------------------------------- backends
+    def _retry_conflicts(self, attempt: t.Callable[[], T]) -> T:
+        """Another writer changed the lock between our read and our write: re-read after a random pause of up to
+        CONFLICT_PAUSE seconds, so the writers spread out, and give up after MAX_CONFLICTS in a row."""
+        def count(_error: BaseException) -> None:
+            self.conflicts += 1
 
-    def _read(self) -> tuple[list[Holder], t.Any]:
-        if self.settings.backend == "lease":
-            return self._read_leases()
         try:
-            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
-                                         self.settings.namespace, target=self.target, action="read the lock on")
+            return call_with_retries(attempt, is_conflict, attempts=MAX_CONFLICTS + 1, base=CONFLICT_PAUSE,
+                                     cap=CONFLICT_PAUSE, sleep=self.sleep, on_retry=count)
         except NodepatchError as error:
-            if error.details.get("status") == 404:
-                error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
-                              "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
-                              "backend lease")
-            raise
-        raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
-        return parse_annotation(raw).holders, daemonset.metadata.resource_version
-
-    def _write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool = False) -> bool:
-        """Write the holders; False when someone else wrote first (HTTP 409), so the caller re-reads."""
-        if self.settings.backend == "lease":
-            return self._write_leases(holders, version, holder, releasing)
-        value = serialize_annotation(holders, self.settings.max_holders)
-        # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
-        body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset, self.settings.namespace, body,
-            target=self.target, action="write the lock on", _content_type=MERGE_PATCH))
-
-    @staticmethod
-    def _conflict_is_false(write: t.Callable[[], t.Any]) -> bool:
-        try:
-            write()
-        except NodepatchError as error:
-            if error.details.get("status") == 409:
-                return False
-            raise
-        return True
-
-    def _read_leases(self) -> tuple[list[Holder], dict[str, t.Any]]:
-        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
-                                 target=f"leases in namespace {self.settings.namespace}", action="list")
-        leases = {}
-        for lease in found.items:
-            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
-            if index is not None:
-                leases[lease.metadata.name] = lease
-        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
-        return [holder for holder in holders if holder], leases
-
-    def _write_leases(self, holders: list[Holder], leases: dict[str, t.Any], holder: str, releasing: bool) -> bool:
-        now = self.clock()
-        if releasing:
-            for name, lease in sorted(leases.items()):
-                current = lease_holder(lease)
-                if current is not None and current.node_id == holder:
-                    if not self._patch_lease(name, lease, None, now):
-                        return False
-            return True
-        keep = {entry.node_id for entry in holders} - {holder}
-        mine = next(entry for entry in holders if entry.node_id == holder)
-        slot = choose_lease_slot(leases, self.settings.max_holders, self.settings.lease_name, keep, now)
-        if slot is None:
-            return False
-        if slot not in leases:
-            return self._create_lease(slot, mine, now)
-        return self._patch_lease(slot, leases[slot], mine, now)
-
-    def _lease_spec(self, holder: Holder | None, now: int) -> dict[str, t.Any]:
-        stamp = format_micro_time(now)
-        if holder is None:
-            return {"holderIdentity": None, "leaseDurationSeconds": None, "acquireTime": None, "renewTime": stamp}
-        duration = max(1, int(round(holder.ttl_ns / NANOS_PER_SECOND))) if holder.ttl_ns > 0 else None
-        return {"holderIdentity": holder.node_id, "leaseDurationSeconds": duration, "acquireTime": stamp,
-                "renewTime": stamp}
-
-    def _lease_annotations(self, holder: Holder | None) -> dict[str, t.Any]:
-        return {LEASE_UNSCHEDULABLE_ANNOTATION: (str(holder.unschedulable).lower() if holder else None)}
-
-    def _create_lease(self, name: str, holder: Holder, now: int) -> bool:
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
-                             "annotations": self._lease_annotations(holder)},
-                "spec": self._lease_spec(holder, now)}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
-            target=f"lease {self.settings.namespace}/{name}", action="create"))
-
-    def _patch_lease(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> bool:
-        body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
-                             "annotations": self._lease_annotations(holder)},
-                "spec": self._lease_spec(holder, now)}
-        return self._conflict_is_false(lambda: self.client.call(
-            self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
-            target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH))
+            if not error.is_conflict:
+                raise
+            raise NodepatchError(f"the lock kept changing under us ({MAX_CONFLICTS + 1} conflicts in a row)",
+                                 target=self.target, hint="too many writers at once; retry later") from error

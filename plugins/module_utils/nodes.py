@@ -8,7 +8,8 @@ import time
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 KURED_ANNOTATIONS = ("weave.works/kured-reboot-in-progress", "weave.works/kured-most-recent-reboot-needed")
 OWN_PREFIX = "nodepatch.kube/"
@@ -55,7 +56,7 @@ def node_facts(node: t.Any) -> dict[str, t.Any]:
     }
 
 
-def list_nodes(client: t.Any, names: t.Sequence[str] = (), label_selector: str | None = None) -> list[dict[str, t.Any]]:
+def list_nodes(client: KubeClient, names: t.Sequence[str] = (), label_selector: str | None = None) -> list[dict[str, t.Any]]:
     found = client.call(client.core.list_node, label_selector=label_selector or None, target="nodes", action="list")
     by_name = {node.metadata.name: node for node in found.items}
     missing = [name for name in names if name not in by_name]
@@ -70,46 +71,36 @@ def is_back(facts: t.Mapping[str, t.Any], old_boot_id: str | None) -> bool:
     return bool(facts["ready"]) and (not old_boot_id or (facts["boot_id"] or "") != old_boot_id)
 
 
-def wait_until_back(client: t.Any, names: t.Sequence[str], old_boot_ids: t.Mapping[str, str], timeout: float,
+def wait_until_back(client: KubeClient, names: t.Sequence[str], old_boot_ids: t.Mapping[str, str], timeout: float,
                     watch_factory: t.Callable[[], t.Any] | None = None) -> list[dict[str, t.Any]]:
     """Block until every named node is Ready (with a boot id other than the old one, where given), following one
     watch on the nodes rather than polling each."""
-    from kubernetes import watch  # pylint: disable=import-outside-toplevel
-
     deadline = time.monotonic() + timeout
-    latest = {facts["name"]: facts for facts in list_nodes(client, names)}
-    while True:
-        waiting = [name for name in names if not is_back(latest[name], old_boot_ids.get(name))]
-        if not waiting:
-            return [latest[name] for name in names]
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            states = "; ".join(
-                f"{name}: ready={latest[name]['ready']}, boot id {latest[name]['boot_id']}"
-                + (" (unchanged)" if latest[name]["boot_id"] == old_boot_ids.get(name) else "") for name in waiting)
-            raise NodepatchError(f"not back within {timeout:g} s: {states}", target="node/" + waiting[0],
-                                 hint="the node keeps the reboot lock; look at the machine, then re-run",
-                                 details={"nodes": list(latest.values())})
-        stream = (watch_factory or watch.Watch)()
-        selector = {"field_selector": f"metadata.name={names[0]}"} if len(names) == 1 else {}
-        try:
-            for event in stream.stream(client.core.list_node, timeout_seconds=max(1, int(min(remaining, 60))),
-                                       _request_timeout=min(remaining, 60) + 5, **selector):
-                node = event.get("object")
-                if event.get("type") == "ERROR" or not hasattr(node, "metadata"):
-                    break  # e.g. 410 Gone: re-list and watch again
-                if node.metadata.name in latest:
-                    latest[node.metadata.name] = node_facts(node)
-                if all(is_back(latest[name], old_boot_ids.get(name)) for name in names):
-                    break
-        except ApiException as error:
-            if error.status in (401, 403):
-                raise api_error(error, "watch", "nodes") from error  # RBAC will not fix itself: fail now
-            latest.update({facts["name"]: facts for facts in list_nodes(client, names)})
-        except Exception as error:  # pylint: disable=broad-exception-caught
-            # A watch broken by the API server (restart, timeout) is simply re-opened after a fresh list.
-            if time.monotonic() >= deadline:
-                raise NodepatchError(f"watching nodes failed: {error}", target="nodes") from error
-            latest.update({facts["name"]: facts for facts in list_nodes(client, names)})
-        finally:
-            stream.stop()
+    latest: dict[str, dict[str, t.Any]] = {}
+
+    def on_list(items: list[t.Any]) -> None:
+        by_name = {node.metadata.name: node for node in items}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            raise NodepatchError(f"no node named {', '.join(missing)}", target="nodes",
+                                 hint=f"the cluster has {len(by_name)} node(s) matching the selector")
+        latest.update({name: node_facts(by_name[name]) for name in names})
+
+    def on_event(_kind: str, node: t.Any) -> None:
+        if node.metadata.name in latest:
+            latest[node.metadata.name] = node_facts(node)
+
+    def done() -> bool:
+        return all(is_back(latest[name], old_boot_ids.get(name)) for name in names)
+
+    selector = {"field_selector": f"metadata.name={names[0]}"} if len(names) == 1 else {}
+    if follow(client, client.core.list_node, "nodes", "list", "watch", on_list, on_event, done, deadline,
+              watch_factory, **selector):
+        return [latest[name] for name in names]
+    waiting = [name for name in names if not is_back(latest[name], old_boot_ids.get(name))]
+    states = "; ".join(
+        f"{name}: ready={latest[name]['ready']}, boot id {latest[name]['boot_id']}"
+        + (" (unchanged)" if latest[name]["boot_id"] == old_boot_ids.get(name) else "") for name in waiting)
+    raise NodepatchError(f"not back within {timeout:g} s: {states}", target="node/" + waiting[0],
+                         hint="the node keeps the reboot lock; look at the machine, then re-run",
+                         details={"nodes": list(latest.values())})

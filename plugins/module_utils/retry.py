@@ -19,8 +19,12 @@ def backoff_delays(attempts: int, base: float = 0.5, cap: float = 10.0) -> t.Ite
 
 def call_with_retries(call: t.Callable[[], T], is_retryable: t.Callable[[BaseException], bool],
                       attempts: int = 6, base: float = 0.5, cap: float = 10.0,
-                      sleep: t.Callable[[float], None] = time.sleep) -> T:
-    """Run ``call``; when it raises something ``is_retryable`` accepts, sleep and try again, up to ``attempts`` times."""
+                      sleep: t.Callable[[float], None] = time.sleep,
+                      on_retry: t.Callable[[BaseException], None] | None = None) -> T:
+    """Run ``call``; when it raises something ``is_retryable`` accepts, sleep and try again, up to ``attempts`` times.
+
+    The same loop serves transient API failures and read-modify-write conflicts (``errors.is_conflict``): each
+    caller states its bounds, ``base=0`` retrying at once. ``on_retry`` sees each error that is retried."""
     delays = backoff_delays(attempts, base, cap)
     while True:
         try:
@@ -31,4 +35,6 @@ def call_with_retries(call: t.Callable[[], T], is_retryable: t.Callable[[BaseExc
             delay = next(delays, None)
             if delay is None:
                 raise
+            if on_retry is not None:
+                on_retry(error)
             sleep(delay)

@@ -207,6 +207,7 @@ channels:
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks import CONFIG_NAMES, WEEK_INDEXES, WindowSpec
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_api import apply_window
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_module import AzureModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 
 
@@ -255,9 +256,7 @@ def main() -> None:
         module.warn(warning)
     result = {"changed": outcome["changed"], "window": outcome["after"], "previous": outcome["before"],
               "properties": outcome["properties"], "channels": outcome["channels"]}
-    if module.diff_mode:
-        result["diff"] = {"before": outcome["before"] or {}, "after": outcome["after"] or {}}
-    module.exit_json(**result)
+    module.exit_json(diff=DiffRecorder.between(outcome["before"], outcome["after"]), **result)
 
 
 if __name__ == "__main__":

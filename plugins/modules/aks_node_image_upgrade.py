@@ -113,6 +113,7 @@ upgraded:
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_api import upgrade_node_images
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_module import AzureModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 
 CHANGING = ("would_upgrade", "upgrade_started", "upgraded")
@@ -135,14 +136,11 @@ def main() -> None:
         module.fail_from(error)
     upgraded = [pool["name"] for pool in pools if pool["action"] in CHANGING]
     result = {"changed": bool(upgraded), "pools": pools, "upgraded": upgraded}
-    if module.diff_mode:
-        result["diff"] = {
-            "before": {pool["name"]: pool["node_image_version"] for pool in pools},
-            "after": {pool["name"]: pool.get("node_image_version_after") or (
-                pool["latest_node_image_version"] if pool["action"] in CHANGING else pool["node_image_version"])
-                for pool in pools},
-        }
-    module.exit_json(**result)
+    diff = DiffRecorder({pool["name"]: pool["node_image_version"] for pool in pools})
+    diff.update({pool["name"]: pool.get("node_image_version_after") or (
+        pool["latest_node_image_version"] if pool["action"] in CHANGING else pool["node_image_version"])
+        for pool in pools})
+    module.exit_json(diff=diff, **result)
 
 
 if __name__ == "__main__":

@@ -158,12 +158,8 @@ def main() -> None:
         module.fail_from(error)
     for warning in plan.warnings:
         module.warn(warning)
-    diff = DiffRecorder(plan.before.as_dict())
-    diff.update(plan.after.as_dict())
     result = {"changed": plan.changed, **plan.after.as_dict(), "previous": plan.before.as_dict(), **state}
-    if module.diff_mode:
-        result["diff"] = diff.as_diff()
-    module.exit_json(**result)
+    module.exit_json(diff=DiffRecorder.between(plan.before.as_dict(), plan.after.as_dict()), **result)
 
 
 if __name__ == "__main__":

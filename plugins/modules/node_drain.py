@@ -34,6 +34,7 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.attributes
 options:
   name:
     description: The node.
@@ -95,13 +96,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Lists what would be evicted and writes nothing.
+    details: Lists what would be evicted and writes nothing.
   diff_mode:
     support: full
-    description: Shows C(spec.unschedulable) and the C(nodepatch.kube/was-unschedulable) annotation before and after.
+    details: Shows C(spec.unschedulable) and the C(nodepatch.kube/was-unschedulable) annotation before and after.
   idempotent:
     support: full
-    description: A drained node with nothing left to evict, or a cordoned or uncordoned node in that state, reports
+    details: A drained node with nothing left to evict, or a cordoned or uncordoned node in that state, reports
       no change.
 """
 
@@ -181,6 +182,7 @@ message:
   sample: "left cordoned: it was cordoned before nodepatch came, by an administrator or another tool (set force_uncordon to uncordon it anyway)"
 """
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
@@ -228,7 +230,8 @@ def main() -> None:
         module.fail_from(error)
     for warning in result.pop("warnings", []):
         module.warn(warning)
-    module.exit_json(**result)
+    change = result.pop("diff")
+    module.exit_json(diff=DiffRecorder.between(change["before"], change["after"]), **result)
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ def main() -> None:
             try:
                 holders = RebootLock(client, settings).holders()
             except NodepatchError as error:
-                if error.details.get("status") != 404:
+                if not error.is_not_found:
                     raise
                 module.warn(f"no lock holders read: {error}")
     except NodepatchError as error:

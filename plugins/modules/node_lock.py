@@ -224,7 +224,7 @@ def main() -> None:
         acquired=result.acquired,
         holders=result.holders,
         message=result.message,
-        diff=diff.as_diff(),
+        diff=diff,
     )
 
 

@@ -17,6 +17,7 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.attributes
 options:
   name:
     description: The node.
@@ -33,13 +34,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reports what would change and writes nothing.
+    details: Reports what would change and writes nothing.
   diff_mode:
     support: full
-    description: Shows the managed annotations and labels before and after.
+    details: Shows the managed annotations and labels before and after.
   idempotent:
     support: full
-    description: A second run with the same input reports no change.
+    details: A second run with the same input reports no change.
 """
 
 EXAMPLES = r"""
@@ -73,26 +74,9 @@ labels:
   sample: {kubernetes.io/os: linux, agentpool: nodepool1}
 """
 
-import typing as t
-
-from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
-
-
-def stringify(values: dict[str, t.Any]) -> dict[str, str | None]:
-    """Kubernetes metadata values are strings; YAML gives booleans and numbers unless quoted."""
-    converted: dict[str, str | None] = {}
-    for key, value in values.items():
-        if isinstance(value, bool):
-            converted[key] = "true" if value else "false"
-        else:
-            converted[key] = None if value is None else str(value)
-    return converted
-
-
-def wanted_changes(current: dict[str, str], wanted: dict[str, str | None]) -> dict[str, str | None]:
-    return {key: value for key, value in wanted.items() if current.get(key) != value}
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import set_node_metadata
 
 
 def main() -> None:
@@ -104,24 +88,13 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    name = module.params["name"]
-    target = f"node/{name}"
-    wanted = {"annotations": stringify(module.params["annotations"]), "labels": stringify(module.params["labels"])}
+    params = module.params
     try:
-        client = module.client
-        node = client.call(client.core.read_node, name, target=target, action="read")
-        current = {"annotations": dict(node.metadata.annotations or {}), "labels": dict(node.metadata.labels or {})}
-        patch = {kind: wanted_changes(current[kind], wanted[kind]) for kind in wanted}
-        patch = {kind: changes for kind, changes in patch.items() if changes}
-        diff = DiffRecorder({kind: {key: current[kind].get(key) for key in wanted[kind]} for kind in wanted})
-        diff.update({kind: dict(wanted[kind]) for kind in wanted})
-        result = dict(current)
-        if patch and not module.check_mode:
-            node = client.call(client.core.patch_node, name, {"metadata": patch}, target=target, action="patch")
-            result = {"annotations": dict(node.metadata.annotations or {}), "labels": dict(node.metadata.labels or {})}
+        change = set_node_metadata(module.client, params["name"], params["annotations"], params["labels"],
+                                   module.check_mode)
     except NodepatchError as error:
         module.fail_from(error)
-    module.exit_json(changed=bool(patch), diff=diff.as_diff(), **result)
+    module.exit_json(changed=change.changed, diff=change.diff, **change.metadata)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ description:
   - Runs on the controller, with C(delegate_to) set to C(localhost).
 author:
   - nodepatch maintainers (@nodepatch)
+extends_documentation_fragment:
+  - nodepatch.kube.attributes
 options:
   webhooks:
     description: Where to send. An empty list sends nothing.
@@ -96,13 +98,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Sends nothing; returns the payloads that would be sent.
+    details: Sends nothing; returns the payloads that would be sent.
   diff_mode:
     support: none
-    description: Nothing on the managed hosts changes.
+    details: Nothing on the managed hosts changes.
   idempotent:
     support: none
-    description: Every run sends the message again; C(changed) is true when at least one webhook accepted it.
+    details: Every run sends the message again; C(changed) is true when at least one webhook accepted it.
 """
 
 EXAMPLES = r"""
@@ -160,59 +162,15 @@ payloads:
   elements: dict
 """
 
-import json
-import socket
 import typing as t
-import urllib.error
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
-
-from ansible_collections.nodepatch.kube.plugins.module_utils.notify import (
-    FORMATS,
-    masked,
-    payload,
-    render_template,
-    scrub,
-    template_fields,
-)
-from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
-
-
-def retryable(error: BaseException) -> bool:
-    if isinstance(error, urllib.error.HTTPError):
-        return error.code == 429 or error.code >= 500
-    return isinstance(error, (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError))
-
-
-def failure_reason(error: BaseException, url: str) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        text = f"HTTP {error.code} {error.reason or ''}".strip()
-    elif isinstance(error, urllib.error.URLError):
-        reason = error.reason
-        text = getattr(reason, "strerror", None) or str(reason)
-    elif isinstance(error, (socket.timeout, TimeoutError)):
-        text = "timed out"
-    else:
-        text = f"{type(error).__name__}: {error}"
-    return scrub(text, url)
-
-
-def post(url: str, body: dict[str, t.Any], headers: dict[str, str], params: dict[str, t.Any]) -> int:
-    def attempt() -> int:
-        response = open_url(url, data=json.dumps(body).encode("utf-8"), headers=headers, method="POST",
-                            timeout=params["timeout"], validate_certs=params["validate_certs"],
-                            ca_path=params["ca_path"], follow_redirects="safe", use_proxy=True)
-        try:
-            response.read()
-            return int(response.getcode())
-        finally:
-            response.close()
-    return call_with_retries(attempt, retryable, attempts=max(params["retries"], 0) + 1, base=0.5, cap=4.0)
+from ansible_collections.nodepatch.kube.plugins.module_utils.base_module import NodepatchModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.notify import FORMATS, render_template, template_fields
+from ansible_collections.nodepatch.kube.plugins.module_utils.webhook import HttpSettings, deliver
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = NodepatchModule(
         argument_spec=dict(
             webhooks=dict(type="list", elements="dict", required=True, options=dict(
                 url=dict(type="str", required=True, no_log=True),
@@ -243,24 +201,11 @@ def main() -> None:
             message = render_template(params["text_template"], fields)
         except ValueError as error:
             module.fail_json(msg=str(error))
-            return  # pragma: no cover - fail_json exits
     else:
         message = params["text"]
-    sent, not_sent, payloads = [], [], []
-    for webhook in params["webhooks"]:
-        url, kind = webhook["url"], webhook["format"]
-        where = masked(url)
-        body = payload(kind, params["event"], params["node"], message, params["details"], cluster=params["cluster"])
-        if module.check_mode:
-            payloads.append({"webhook": where, "format": kind, "payload": body})
-            continue
-        headers = {"Content-Type": "application/json", "User-Agent": "nodepatch.kube-notify"}
-        headers.update({str(key): str(value) for key, value in (webhook["headers"] or {}).items()})
-        try:
-            status = post(url, body, headers, params)
-            sent.append({"webhook": where, "format": kind, "status": status})
-        except Exception as error:  # pylint: disable=broad-exception-caught
-            not_sent.append({"webhook": where, "format": kind, "reason": failure_reason(error, url)})
+    http = HttpSettings(params["timeout"], params["retries"], params["validate_certs"], params["ca_path"])
+    sent, not_sent, payloads = deliver(params["webhooks"], params["event"], params["node"], message,
+                                       params["details"], params["cluster"], http, module.check_mode)
     would_send = module.check_mode and bool(payloads)
     result: dict[str, t.Any] = {"changed": bool(sent) or would_send, "text": message, "sent": sent, "not_sent": not_sent}
     if module.check_mode:

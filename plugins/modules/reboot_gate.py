@@ -30,6 +30,8 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.attributes
+  - nodepatch.kube.attributes.info_module
 options:
   name:
     description: The node; required with O(blocking_pod_selectors).
@@ -97,16 +99,6 @@ options:
     description: Seconds to wait for Prometheus' answer.
     type: int
     default: 10
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes.
-  idempotent:
-    support: full
-    description: Never changes anything.
 """
 
 EXAMPLES = r"""
@@ -171,16 +163,9 @@ import datetime
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.blockers import (
-    ALL_DAYS,
-    DAYS_MATCH,
-    AlertFilter,
-    RebootWindow,
-    blocking_pods,
-    evaluate_gate,
-    prometheus_alerts,
-)
+from ansible_collections.nodepatch.kube.plugins.module_utils.gate import AlertFilter, blocking_pods, evaluate_gate, prometheus_alerts
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.window import ALL_DAYS, DAYS_MATCH, RebootWindow
 
 
 def main() -> None:

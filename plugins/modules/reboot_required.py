@@ -18,6 +18,9 @@ description:
   - Never changes anything.
 author:
   - nodepatch maintainers (@nodepatch)
+extends_documentation_fragment:
+  - nodepatch.kube.attributes
+  - nodepatch.kube.attributes.info_module
 options:
   detectors:
     description:
@@ -55,16 +58,6 @@ options:
     type: list
     elements: path
     default: [/boot, /lib/modules]
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  idempotent:
-    support: full
-    description: It never changes anything.
 notes:
   - Needs only the Python standard library on the node (Python 3.9 or newer).
 seealso:
@@ -138,8 +131,7 @@ detectors:
              installed: [6.1.0-9-amd64, 6.1.0-10-amd64]}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.nodepatch.kube.plugins.module_utils.base_module import NodepatchModule
 from ansible_collections.nodepatch.kube.plugins.module_utils.sentinel import (
     DEFAULT_KERNEL_DIRS,
     SentinelError,
@@ -150,7 +142,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.sentinel import (
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = NodepatchModule(
         argument_spec=dict(
             detectors=dict(type="list", elements="str", default=["auto"],
                            choices=["auto", "file", "command", "needs_restarting", "kernel"]),

@@ -20,6 +20,8 @@ description:
   - See C(docs/report.md) for what the HTML report shows.
 author:
   - nodepatch maintainers (@nodepatch)
+extends_documentation_fragment:
+  - nodepatch.kube.attributes
 options:
   records:
     description:
@@ -46,13 +48,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Computes everything and writes no file.
+    details: Computes everything and writes no file.
   diff_mode:
     support: full
-    description: Shows which report files would change, as a content hash and size before and after.
+    details: Shows which report files would change, as a content hash and size before and after.
   idempotent:
     support: full
-    description: A file whose content is already the same is not rewritten, so the same records give C(changed=false).
+    details: A file whose content is already the same is not rewritten, so the same records give C(changed=false).
 """
 
 EXAMPLES = r"""
@@ -114,12 +116,10 @@ json_path:
   type: str
 """
 
-import hashlib
-import os
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.nodepatch.kube.plugins.module_utils.base_module import NodepatchModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.files import ensure_content
 from ansible_collections.nodepatch.kube.plugins.module_utils.report import (
     build,
     render_html,
@@ -129,47 +129,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.report import (
 )
 
 
-def fingerprint(content: bytes | None) -> str:
-    if content is None:
-        return "(absent)"
-    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]} ({len(content)} bytes)"
-
-
-def read_current(module: AnsibleModule, path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        module.fail_json(msg=f"Cannot read the existing report {path}: {error.strerror}; check the path and its "
-                             "permissions, or choose another path")
-        raise  # pragma: no cover - fail_json exits
-
-
-def write_atomically(module: AnsibleModule, path: str, content: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".rollout-report-", dir=directory)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(content)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temporary, 0o666 & ~umask)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
-    except OSError as error:
-        module.fail_json(msg=f"Cannot write the report {path}: {error.strerror}; check that the directory "
-                             f"{directory} is writable by the user running the play")
-
-
 def main() -> None:
-    module = AnsibleModule(
+    module = NodepatchModule(
         argument_spec=dict(
             records=dict(type="list", elements="dict", required=True),
             title=dict(type="str", default="Roll-out"),
@@ -184,7 +145,6 @@ def main() -> None:
     except (TypeError, ValueError) as error:
         module.fail_json(msg=f"records: a record is malformed ({error}); pass the safe_reboot_record dictionaries "
                              "the safe_reboot role keeps")
-        return  # pragma: no cover - fail_json exits
     for row in rows:
         if row["ignored_timeline_keys"]:
             module.warn(f"node {row['node']}: timeline entries {', '.join(row['ignored_timeline_keys'])} are not "
@@ -194,24 +154,17 @@ def main() -> None:
               "summary": summary, "nodes": rows}
     renderers = {"html_path": lambda: render_html(params["title"], rows, summary),
                  "json_path": lambda: render_json(params["title"], rows, summary)}
-    before, after = {}, {}
-    for key, render in renderers.items():
-        path = params[key]
-        if not path:
-            continue
-        result[key] = path
-        content = render().encode("utf-8")
-        current = read_current(module, path)
-        if current == content:
-            continue
-        before[path], after[path] = fingerprint(current), fingerprint(content)
-        result["changed"] = True
-        if not module.check_mode:
-            write_atomically(module, path, content)
-    if module._diff:
-        result["diff"] = {"before": before, "after": after, "before_header": "report files",
-                          "after_header": "report files"}
-    module.exit_json(**result)
+    diff = DiffRecorder(header="report files")
+    try:
+        for key, render in renderers.items():
+            path = params[key]
+            if path:
+                result[key] = path
+                if ensure_content(path, render().encode("utf-8"), module.check_mode, diff):
+                    result["changed"] = True
+    except NodepatchError as error:
+        module.fail_from(error)
+    module.exit_json(diff=diff, **result)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.drain import (
     plan_pods,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube, refused
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
 
@@ -153,15 +154,11 @@ def test_only_budgets_selecting_the_pods_in_their_namespace_cover_them() -> None
 # ------------------------------------------------------------------------------------------ fake API
 
 
-class Refused(NodepatchError):
-    def __init__(self, status: int, message: str = "refused", causes: tuple[str, ...] = ()) -> None:
-        super().__init__(message, details={"status": status, "api_causes": list(causes)})
-
-
-class FakeClient:
-    """Just enough of KubeClient: ``call`` runs the function; the API groups are this object's methods."""
+class FakeClient(FakeKube):
+    """A node, its pods and budgets; the API groups are this object's methods."""
 
     def __init__(self, node: t.Any, pods: list[t.Any] | None = None, budgets: list[t.Any] | None = None) -> None:
+        super().__init__()
         self.node = node
         self.pods = pods or []
         self.budgets = budgets or []
@@ -171,13 +168,6 @@ class FakeClient:
         self.refuse_evictions: set[str] = set()
         self.terminating_namespace_refusals = 0
         self.lock = threading.Lock()
-        self.core = self
-        self.apps = self
-        self.policy = self
-
-    def call(self, function: t.Callable[..., t.Any], *args: t.Any, target: str, action: str,
-             retry_429: bool = True, **kwargs: t.Any) -> t.Any:
-        return function(*args, **kwargs)
 
     def read_node(self, name: str) -> t.Any:
         return self.node
@@ -207,14 +197,14 @@ class FakeClient:
         with self.lock:
             self.evictions.append(body)
         if name in self.refuse_evictions:
-            raise Refused(429, f"cannot evict pod {namespace}/{name}: HTTP 429 Too Many Requests")
+            raise refused(429, f"cannot evict pod {namespace}/{name}: HTTP 429 Too Many Requests")
         if self.terminating_namespace_refusals:
             self.terminating_namespace_refusals -= 1
             if not self.terminating_namespace_refusals:
                 self.pods = [p for p in self.pods if p.metadata.name != name]  # the namespace controller got it
-            raise Refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden", ("NamespaceTerminating",))
+            raise refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden", ("NamespaceTerminating",))
         if name not in {p.metadata.name for p in self.pods}:
-            raise Refused(404, f"cannot evict pod {namespace}/{name}: HTTP 404 Not Found")
+            raise refused(404, f"cannot evict pod {namespace}/{name}: HTTP 404 Not Found")
         self.pods = [p for p in self.pods if p.metadata.name != name]
 
     def delete_namespaced_pod(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
@@ -283,7 +273,7 @@ def test_a_conflict_re_reads_the_node_and_tries_again() -> None:
     def conflict_once(name: str, body: dict[str, t.Any], _content_type: str = "") -> t.Any:
         calls.append(body)
         if len(calls) == 1:
-            raise Refused(409, "conflict")
+            raise refused(409, "conflict")
         return original(name, body, _content_type)
 
     client.patch_node = conflict_once  # type: ignore[method-assign]
@@ -356,7 +346,7 @@ def test_other_forbidden_evictions_fail_at_once() -> None:
     client = FakeClient(node(), pods=[pod("web")])
 
     def forbidden(name: str, namespace: str, body: dict[str, t.Any]) -> None:
-        raise Refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden")
+        raise refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden")
     client.create_namespaced_pod_eviction = forbidden  # type: ignore[method-assign]
     drainer = NodeDrainer(client, "n1")
     with pytest.raises(NodepatchError, match="HTTP 403"):

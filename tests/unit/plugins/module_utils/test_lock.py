@@ -29,6 +29,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.lock import (
     prune,
     serialize_annotation,
 )
+from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube, refused
 
 KURED_SINGLE = ('{"nodeID":"n1","metadata":{"unschedulable":false},"created":"2024-05-31T06:31:37.441623522Z",'
                 '"TTL":0}')
@@ -184,11 +185,12 @@ def test_lease_slots_absent_empty_expired_or_unkept_are_free() -> None:
 # ------------------------------------------------------------------------------------------------ API loop
 
 
-class FakeApi:
+class FakeApi(FakeKube):
     """An in-memory DaemonSet, Nodes and Leases with resourceVersion preconditions (409 when stale)."""
 
     def __init__(self, annotation: str | None = None, nodes: t.Iterable[str] = ("n1", "n2", "n3"),
                  unschedulable: t.Iterable[str] = ()) -> None:
+        super().__init__()
         self.annotations: dict[str, str] = {} if annotation is None else {"weave.works/kured-node-lock": annotation}
         self.version = 1
         self.nodes = set(nodes)
@@ -202,13 +204,8 @@ class FakeApi:
                                patch_namespaced_lease=self.patch_lease)
 
     @staticmethod
-    def call(function: t.Callable[..., t.Any], *args: t.Any, target: str, action: str, **kwargs: t.Any) -> t.Any:
-        kwargs.pop("_content_type", None)
-        return function(*args, **kwargs)
-
-    @staticmethod
     def fail(status: int) -> t.NoReturn:
-        raise NodepatchError(f"HTTP {status}", details={"status": status})
+        raise refused(status)
 
     def read_node(self, name: str) -> NS:
         if name not in self.nodes:
@@ -218,7 +215,7 @@ class FakeApi:
     def read_ds(self, name: str, namespace: str) -> NS:
         return NS(metadata=NS(annotations=dict(self.annotations), resource_version=str(self.version)))
 
-    def patch_ds(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
+    def patch_ds(self, name: str, namespace: str, body: dict[str, t.Any], _content_type: str = "") -> None:
         if self.conflict_next:
             self.conflict_next -= 1
             self.version += 1
@@ -257,7 +254,7 @@ class FakeApi:
             self.fail(409)
         self.leases[name] = {"spec": body["spec"], "annotations": body["metadata"]["annotations"], "version": 1}
 
-    def patch_lease(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
+    def patch_lease(self, name: str, namespace: str, body: dict[str, t.Any], _content_type: str = "") -> None:
         stored = self.leases[name]
         if body["metadata"]["resourceVersion"] != str(stored["version"]):
             self.fail(409)

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.nodes import is_back, list_nodes, node_facts, wait_until_back
+from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube
 
 
 def node(name: str, ready: bool = True, boot_id: str = "boot-1", unschedulable: bool | None = None,
@@ -62,17 +63,13 @@ def test_back_means_ready_with_a_different_boot_id(ready: bool, boot_id: str, ol
     assert is_back({"ready": ready, "boot_id": boot_id}, old) is back
 
 
-class FakeClient:
+class FakeClient(FakeKube):
     def __init__(self, nodes: list[NS]) -> None:
+        super().__init__()
         self.nodes = nodes
-        self.core = NS(list_node=self.list_node)
 
     def list_node(self, **_kwargs: t.Any) -> NS:
-        return NS(items=list(self.nodes))
-
-    @staticmethod
-    def call(function: t.Callable[..., t.Any], *args: t.Any, target: str, action: str, **kwargs: t.Any) -> t.Any:
-        return function(*args, **kwargs)
+        return NS(items=list(self.nodes), metadata=NS(resource_version="1"))
 
 
 def test_list_by_names_keeps_the_order_and_names_what_is_missing() -> None:

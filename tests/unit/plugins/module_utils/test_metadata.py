@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.nodepatch.kube.plugins.modules.node_metadata import stringify, wanted_changes
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import stringify, wanted_changes
 
 
 def test_values_become_the_strings_kubernetes_stores() -> None:
