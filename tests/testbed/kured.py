@@ -52,6 +52,10 @@ OWN_FLAGS = ("reboot-command", "reboot-method", "reboot-signal", "reboot-sentine
              "node-id", "metrics-host", "metrics-port")
 # The first sentinel check: kured has left its start-up loop (lock released if it held it) and runs its period.
 READY = re.compile(r'msg="Reboot (not )?required')
+# kured's log lines whose moments the supervisor records (state "events": last time seen, "counts": how often),
+# timed by its own clock to the millisecond, where kured's log has whole seconds.
+EVENTS = {"refused": "msg=\"Lock already held", "drain": "msg=\"Draining node", "reboot": "msg=\"Triggering reboot",
+          "uncordon": "msg=\"Uncordoning node"}
 BUILD_NO_KURED = 3  # build.sh kured's exit code when no source of kured was given
 
 SHIM = """#!/bin/sh
@@ -330,8 +334,16 @@ class Supervisor:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.log.write(line)
-            if self.proc is proc and self.state["phase"] == "starting" and READY.search(line.decode(errors="replace")):
+            if self.proc is not proc:
+                continue
+            text = line.decode(errors="replace")
+            if self.state["phase"] == "starting" and READY.search(text):
                 self.update(phase="ready", ready_at=time.time())
+            for event, marker in EVENTS.items():
+                if marker in text:
+                    counts = {**self.state.get("counts", {})}
+                    counts[event] = counts.get(event, 0) + 1
+                    self.update(events={**self.state.get("events", {}), event: time.time()}, counts=counts)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
