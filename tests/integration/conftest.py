@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kured_peers import KuredPeers, KuredUnavailable, require_kured
+from kured_peers import KuredPeers, require_kured
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED_CLI = REPO / "tests" / "testbed" / "testbed"
@@ -313,10 +313,7 @@ def kured_session(testbed: Testbed, request: pytest.FixtureRequest) -> Iterator[
     peers = KuredPeers(testbed.state_dir, testbed.nodes)
     _KURED.append(peers)
     if testbed.simulated:
-        try:
-            peers.prepare([groups for _, groups in request.config.stash.get(KURED_PLAN, [])])
-        except KuredUnavailable as error:
-            peers.error = str(error)
+        peers.prepare([groups for _, groups in request.config.stash.get(KURED_PLAN, [])])
     else:
         peers.error = "kured peers need the simulated test bed (they reboot nodes with its reboot command)"
     try:
@@ -424,14 +421,16 @@ def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
 
 
 def playbook_runner(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
-    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=()) -> CompletedProcess (text).
+    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=(), output=None) -> CompletedProcess (text).
 
     ansible-playbook from the venv, with ANSIBLE_COLLECTIONS_PATH at the staged collection. `path` may be
-    relative to the repository. extra_vars go through a JSON file, so types survive.
+    relative to the repository. extra_vars go through a JSON file, so types survive. With `output` (a file), its
+    standard output is written there as it runs, so another thread can follow the play.
     """
 
     def run(path: str | Path, extra_vars: Mapping[str, Any] | None = None, inventory: str | Path | None = None,
-            env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+            env: Mapping[str, str] | None = None, args: tuple[str, ...] = (),
+            output: Path | None = None) -> subprocess.CompletedProcess[str]:
         playbook = Path(path)
         if not playbook.is_absolute():
             playbook = REPO / playbook
@@ -454,7 +453,12 @@ def playbook_runner(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             **(env or {}),
         }
-        return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
+        if output is None:
+            return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
+        with output.open("w") as stdout:
+            proc = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, text=True, env=proc_env, cwd=REPO,
+                                  check=False)
+        return subprocess.CompletedProcess(argv, proc.returncode, output.read_text(), proc.stderr)
 
     return run
 

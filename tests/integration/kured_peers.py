@@ -67,7 +67,8 @@ class KuredPeers:
     def __init__(self, state_dir: Path, nodes: list[str]) -> None:
         self.state_dir = state_dir
         self.nodes = nodes
-        self.error: str | None = None
+        self.error: str | None = None  # why there is no peer: no kured binary (skip), or a failure (fail)
+        self.broken = False
 
     def _cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([str(TESTBED_CLI), "kured", *args], text=True, capture_output=True, check=False,
@@ -99,12 +100,18 @@ class KuredPeers:
                 self.start(self.node(group), group.flags())
 
     def prepare(self, plan: list[tuple[str, ...]]) -> None:
-        """Starts, on each node, the group the next tests in `plan` (group names per test, in order) need first."""
+        """Starts, on each node, the group the next tests in `plan` (group names per test, in order) need first.
+        Records what went wrong instead of raising: the tests that need the peers report it."""
         first: dict[int, Group] = {}
         for names in plan:
             for name in names:
                 first.setdefault(GROUPS[name].node_index, GROUPS[name])
-        self.ensure(*first.values())
+        try:
+            self.ensure(*first.values())
+        except KuredUnavailable as error:
+            self.error = str(error)
+        except RuntimeError as error:
+            self.error, self.broken = str(error), True
 
     def stop(self, *nodes: str) -> None:
         self._cli("stop", *nodes, check=False)
@@ -165,6 +172,8 @@ def require_kured(peers: KuredPeers, groups: tuple[str, ...], optional: bool = F
             peers.error = str(error)
     if peers.error is not None:
         message = f"no kured peer: {peers.error}"
+        if peers.broken:
+            pytest.fail(message)
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI=true: the kured tests must run; .ci/run sets NODEPATCH_KURED_SRC)")
         if optional:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build.sh for `build.sh kured` (it has set cache, GOPATH, GOCACHE, log and versions.env).
 # Prints the directory holding `kured` and `kured-rbac.yaml`, cached outside the clone by kured's revision.
 # kured is a test peer only: its source is never copied into this repository, only unpacked into the cache.
@@ -40,6 +41,7 @@ build_kured_tree() {  # source tree, output directory, revision
   log "kured ready in $out after $(( $(date +%s) - start )) s"
 }
 
+cache=${cache:?build-kured.sh is sourced by build.sh}
 # One build at a time: the test suite and the benchmarks may ask at once.
 mkdir -p "$cache/bin"
 exec 9>"$cache/kured.lock"

@@ -97,14 +97,6 @@ class Watcher:
         except BaseException as error:  # noqa: BLE001 - reported by the test
             self.error = error
 
-    def holders_at(self, moment: float) -> tuple[str, ...]:
-        current: tuple[str, ...] = ()
-        for at, now in self.transitions:
-            if at > moment:
-                break
-            current = now
-        return current
-
     def last_released_by(self, holder: str) -> float | None:
         """When `holder` left the lock for the last time (None if it still holds it or never held it)."""
         released = None
@@ -169,9 +161,9 @@ class Bed:
         self.clear_lock(namespace)
         self.testbed.wait_until(lambda: all(self.testbed.node_ready(node) for node in nodes), 60, f"{nodes} Ready")
 
-    def rollout(self, hosts: list[str], namespace: str, concurrency: int, name: str) -> Any:
+    def rollout(self, hosts: list[str], namespace: str, concurrency: int, name: str, output: Path) -> Any:
         report_dir = self.tmp / name
-        report_dir.mkdir()
+        report_dir.mkdir(exist_ok=True)
         extra = {
             "patch_and_reboot_hosts": ":".join(hosts),
             "patch_and_reboot_patch": False,
@@ -185,7 +177,8 @@ class Bed:
             "safe_reboot_lock_wait_timeout": KURED_CYCLE,
             "safe_reboot_lock_wait_sleep": 1,
         }
-        return self.run_playbook(PLAYBOOK, extra, inventory=self.testbed.inventory, env={"PWD": str(report_dir)})
+        return self.run_playbook(PLAYBOOK, extra, inventory=self.testbed.inventory, env={"PWD": str(report_dir)},
+                                 output=output)
 
 
 class Step:
@@ -290,7 +283,10 @@ def interop(bed: Bed, group: Group, ours: list[str]) -> dict[str, Any]:
 
 
 def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], name: str) -> dict[str, Any]:
-    """Our roll-out on `ours` and kured on its node, same lock, everyone needing a reboot at once."""
+    """Our roll-out on `ours` and kured on its node, same lock, everyone needing a reboot at once.
+
+    So that they really meet, the lock is first filled by placeholder holders (a change freeze) until both
+    sides wait for it: kured has been refused and our play runs its lock task. Then the freeze ends."""
     kured = bed.peers.node(group)
     namespace = group.namespace
     everyone = [*ours, kured]
@@ -298,13 +294,31 @@ def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], na
     bed.peers.wait_ready([kured])
     for node in admin_cordoned:
         bed.testbed.core_v1().patch_node(node, {"spec": {"unschedulable": True}})
+    freeze = [f"change-freeze-{index}" for index in range(group.concurrency)]
+    for holder in freeze:
+        assert bed.lock(namespace, holder, max_holders=group.concurrency)["acquired"]
     before = {node: bed.testbed.boot_id(node) for node in everyone}
     offset = bed.peers.offset(kured)
+    output = bed.tmp / f"{name}.out"
+    output.touch()
+    result: dict[str, Any] = {}
     with Watcher(bed.testbed, namespace, everyone) as watcher:
         for node in everyone:
             bed.sentinel(node)
         began = time.monotonic()
-        proc = bed.rollout(ours, namespace, group.concurrency, name)
+        play = threading.Thread(target=lambda: result.update(
+            proc=bed.rollout(ours, namespace, group.concurrency, name, output)), daemon=True)
+        play.start()
+        bed.peers.wait_log(kured, "Lock already held", offset, timeout=KURED_CYCLE)
+        bed.testbed.wait_until(lambda: "Take the reboot lock" in output.read_text()
+                               or not play.is_alive(), KURED_CYCLE, "our roll-out to ask for the lock")
+        time.sleep(2)  # the lock task's module is past its start-up and polling
+        offset = bed.peers.offset(kured)
+        thawed = time.time()
+        for holder in freeze:
+            bed.lock(namespace, holder, state="released", max_holders=group.concurrency)
+        play.join(KURED_CYCLE * 2)
+        proc = result["proc"]
         ours_seconds = time.monotonic() - began
         bed.testbed.wait_until(lambda: bed.testbed.boot_id(kured) != before[kured], KURED_CYCLE,
                                f"kured to reboot {kured}")
@@ -313,8 +327,9 @@ def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], na
         wall = time.monotonic() - began
     kured_log = bed.peers.since(kured, offset)
     report = json.loads((bed.tmp / name / "nodepatch-reports" / "rollout.json").read_text())
-    waits = {row["node"]: (row["timeline"].get("lock_requested"), row["timeline"].get("lock_acquired"))
-             for row in report["nodes"]}
+    acquired = {row["node"]: row["timeline"].get("lock_acquired") for row in report["nodes"]}
+    kured_came = next((moment for moment, now in watcher.transitions if moment >= thawed and kured in now), None)
+    kured_left = watcher.last_released_by(kured)
     facts = {
         "kured": kured, "ours": ours, "rc": proc.returncode, "output": proc.stdout[-4000:] + proc.stderr[-2000:],
         "rebooted": sorted(node for node in everyone if bed.testbed.boot_id(node) != before[node]),
@@ -325,10 +340,11 @@ def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], na
         "max_holders": watcher.max_holders, "max_rebooting": watcher.max_rebooting, "samples": watcher.samples,
         "rebooting_seen": sorted(watcher.rebooting_seen), "transitions": watcher.transitions,
         "watch_error": repr(watcher.error) if watcher.error else None,
+        # After the freeze: kured refused because ours held the places, or ours, asking since before the thaw,
+        # got a place only after kured gave its own back.
         "kured_refused": kured_log.count("Lock already held"),
-        "ours_lock_waits": {node: round(end - start, 1) for node, (start, end) in waits.items() if start and end},
-        # One of ours asked for the lock while kured held it.
-        "ours_waited": any(kured in watcher.holders_at(start) for start, _ in waits.values() if start),
+        "ours_waited": bool(kured_came and kured_left and any(
+            moment and kured_came < moment and moment >= kured_left for moment in acquired.values())),
         "ours_seconds": round(ours_seconds, 1), "wall_seconds": round(wall, 1),
         "kured_log": kured_log[-3000:],
     }
