@@ -97,23 +97,33 @@ class Watcher(threading.Thread):
 
     def run(self) -> None:
         from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
 
         apps = self.testbed.apps_v1()
+        seen = self.resource_version  # the DaemonSet's own version as last seen
         try:
             while not self.done.is_set():
                 stream = watch.Watch()
-                for event in stream.stream(apps.list_namespaced_daemon_set, self.namespace,
-                                           field_selector="metadata.name=kured",
-                                           resource_version=self.resource_version, timeout_seconds=5):
-                    obj = event["object"]
-                    self.resource_version = obj.metadata.resource_version
-                    self.events += 1
-                    raw = (obj.metadata.annotations or {}).get(ANNOTATION)
-                    self.histogram[count_holders(raw)] += 1
-                    if self.kured and (self.kured in (raw or "")) != (len(self.kured_held) % 2 == 1):
-                        self.kured_held.append(time.time())
-                    if self.done.is_set():
-                        break
+                try:
+                    for event in stream.stream(apps.list_namespaced_daemon_set, self.namespace,
+                                               field_selector="metadata.name=kured",
+                                               resource_version=self.resource_version, timeout_seconds=5):
+                        obj = event["object"]
+                        self.resource_version = seen = obj.metadata.resource_version
+                        self.events += 1
+                        raw = (obj.metadata.annotations or {}).get(ANNOTATION)
+                        self.histogram[count_holders(raw)] += 1
+                        if self.kured and (self.kured in (raw or "")) != (len(self.kured_held) % 2 == 1):
+                            self.kured_held.append(time.time())
+                        if self.done.is_set():
+                            break
+                except ApiException as error:
+                    # 410: the version we watch from was compacted away while the DaemonSet stood still (kured
+                    # rebooting). Nothing was missed if the object is still at the version last seen.
+                    listed = apps.list_namespaced_daemon_set(self.namespace, field_selector="metadata.name=kured")
+                    if error.status != 410 or listed.items[0].metadata.resource_version != seen:
+                        raise
+                    self.resource_version = listed.metadata.resource_version
                 stream.stop()
         except BaseException as error:  # noqa: BLE001 - reported by the test
             self.error = error
