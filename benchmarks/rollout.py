@@ -3,12 +3,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Roll-out benchmark: playbooks/patch_and_reboot.yml on a test bed of N nodes that all need a reboot, simulated
 reboot of a fixed duration, at a given concurrency; wall time against the ideal
-ceil(N / concurrency) × (drain + reboot + ready), and API requests per rebooted node."""
+ceil(N / concurrency) × (drain + reboot + ready), and API requests per rebooted node.
+
+The kured column: the same roll-out done by real kured processes, one per node (tests/testbed/kured.py), with
+--period 3s and the same simulated reboot, timed from the moment every sentinel appears (the peers already past
+their start-up loop) to the last node's release; and, computed rather than measured, what kured's default period
+of one hour makes of the same roll-out (kured_default_period)."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -19,7 +25,8 @@ from common import VENV_BIN, RequestMeter, Testbed, ansible_env, batches, log, m
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "patch_and_reboot.yml"
 LOCK_ANNOTATION = "weave.works/kured-node-lock"
 IN_PROGRESS = "weave.works/kured-reboot-in-progress"
-KURED = "not measurable here (module proxy 403)"
+KURED_PERIOD_S = 3.0
+KURED_NO_BINARY = 3  # `testbed kured start`: no kured binary and no source to build one from
 
 
 class RolloutBench:
@@ -51,12 +58,12 @@ class RolloutBench:
         return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
     @staticmethod
-    def wait(check: Any, timeout: float, what: str) -> None:
+    def wait(check: Any, timeout: float, what: str, interval: float = 0.05) -> None:
         deadline = time.monotonic() + timeout
         while not check():
             if time.monotonic() > deadline:
                 raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(0.05)
+            time.sleep(interval)
 
     def reference_times(self) -> dict[str, float]:
         """The ideal's parts, measured on this test bed: `kubectl drain` of one node (cordon + evict what it
@@ -123,22 +130,122 @@ class RolloutBench:
             "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,
             "cluster_requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
             "phases_median_s": phases(report),
-            "kured": KURED,
             "log": str(run_dir / "ansible-playbook.log"),
             "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
         }
 
-    def run(self, concurrencies: list[int]) -> dict[str, Any]:
+    def kured(self, concurrency: int, meter: RequestMeter) -> dict[str, Any]:
+        """The same roll-out by kured peers: every node's sentinel at once, kured --concurrency on the default lock."""
+        nodes = list(self.testbed.info["nodes"])
+        self.reset(needing=False)
+        log(f"  kured, {len(nodes)} nodes at concurrency {concurrency} (--period {KURED_PERIOD_S:g}s)")
+        started = time.monotonic()
+        proc = self.testbed.cli("kured", "start", "--reboot-delay", f"{self.reboot_delay:g}", "--",
+                                f"--concurrency={concurrency}", f"--period={KURED_PERIOD_S:g}s", "--annotate-nodes",
+                                check=False)
+        if proc.returncode == KURED_NO_BINARY:
+            return {"ok": False, "error": "no kured binary: " + proc.stderr.strip()[-600:]}
+        if proc.returncode != 0:
+            raise RuntimeError(f"testbed kured start failed:\n{proc.stderr[-2000:]}")
+        try:
+            # kured's start-up loop (30-90 s, not tied to --period) is not part of a roll-out: a DaemonSet's pods
+            # have been running long before a node needs a reboot.
+            self.wait(lambda: all(state["phase"] == "ready" for state in self.kured_states().values()), 300,
+                      "the kured peers to leave their start-up loop", interval=0.2)
+            startup = time.monotonic() - started
+            boots = {node: self.boot_id(node) for node in nodes}
+            meter.start()
+            began = time.time()
+            for node in nodes:  # the files themselves: a `testbed sentinel` per node would add seconds
+                Path(self.testbed.info["sentinels"][node]).write_text("*** System restart required ***\n")
+            # Done when every peer has been restarted after its reboot and has logged its uncordon, which kured
+            # does right before it releases the lock; read from the peers' own state, so no request is added.
+            self.wait(lambda: all(state["starts"] >= 2 and state.get("events", {}).get("uncordon", 0) > began
+                                  for state in self.kured_states().values()), 600 + 120 * len(nodes),
+                      "every kured peer to reboot its node and release the lock", interval=0.1)
+            states = self.kured_states()
+            wall = max(state["events"]["uncordon"] for state in states.values()) - began
+            time.sleep(1)  # the release follows the uncordon within milliseconds; let it land in the window
+            requests = meter.stop()
+        finally:
+            self.testbed.cli("kured", "stop", check=False)
+        rebooted = sum(1 for node in nodes if self.boot_id(node) != boots[node])
+        holds = sorted(state["events"]["uncordon"] - state["events"]["drain"] for state in states.values())
+        refused = sum(state.get("counts", {}).get("refused", 0) for state in states.values())
+        log(f"    {wall:.1f} s, {rebooted}/{len(nodes)} rebooted; kured start-up took {startup:.0f} s")
+        return {
+            "ok": rebooted == len(nodes), "period_s": KURED_PERIOD_S, "wall_s": round(wall, 2), "rebooted": rebooted,
+            "startup_s": round(startup, 1), "hold_median_s": round(median(holds) or 0.0, 2),
+            "holds_s": [round(hold, 2) for hold in holds], "refused": refused, "requests": requests,
+            "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,
+            "cluster_requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
+            "default_period": kured_default_period(len(nodes), concurrency, median(holds) or 0.0),
+        }
+
+    def kured_states(self) -> dict[str, dict[str, Any]]:
+        """The peers' state files (tests/testbed/kured.py writes them atomically); reading them costs no request."""
+        states = {}
+        for path in (self.testbed.state_dir / "kured").glob("*.json"):
+            try:
+                states[path.stem] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return states
+
+    def boot_id(self, node: str) -> str:
+        return str(self._clients()[0].read_node(node).status.node_info.boot_id)
+
+    def run(self, concurrencies: list[int], kured: bool = True) -> dict[str, Any]:
         nodes = len(self.testbed.info["nodes"])
         self.reset(needing=False)
         reference = self.reference_times()
         log(f"roll-out benchmark, {nodes} nodes: ideal per node {reference}")
         meter = RequestMeter(self.testbed)
         meter.calibrate()
-        rows = [self.one(concurrency, reference, meter) for concurrency in concurrencies]
+        rows = []
+        for concurrency in concurrencies:
+            row = self.one(concurrency, reference, meter)
+            row["kured"] = self.kured(concurrency, meter) if kured else {"ok": False, "error": KURED_SKIPPED}
+            rows.append(row)
         self.reset(needing=False)
         return {"nodes": nodes, "reference": reference, "idle_requests_per_s": round(meter.idle_rate, 2),
                 "rows": rows}
+
+
+KURED_SKIPPED = "not run in smoke mode (every kured reboot costs its 30-90 s start-up before the release)"
+
+
+def kured_default_period(nodes: int, concurrency: int, hold_s: float, period_s: float = 3600.0,
+                         trials: int = 2000) -> dict[str, Any]:
+    """COMPUTED, not measured: the wall time of the same roll-out under kured's default --period of one hour.
+
+    From kured's code (cmd/kured rebootAsRequired, pkg/delaytick): a kured that has run for a while checks its
+    sentinel once per period, at a phase of its own (its first tick came at a random moment between period/2 and
+    3 period/2 after its start); a check that finds the lock full waits for the next period. A node that gets a
+    place holds it for `hold_s` (drain, reboot, kured's restart and start-up loop: measured with the short period).
+    Every node needs a reboot at t = 0 (the night's unattended upgrades). Monte Carlo over the nodes' phases with a
+    fixed seed, so the figure is reproducible; returns the mean and 90th percentile in seconds.
+    """
+    rng = random.Random(20261201)
+    walls = []
+    for _trial in range(trials):
+        checks = sorted((rng.uniform(0, period_s), node) for node in range(nodes))
+        releases: list[float] = []  # when each place taken so far is given back
+        done = 0.0
+        pending = [(moment, node) for moment, node in checks]
+        while pending:
+            pending.sort()
+            moment, node = pending.pop(0)
+            busy = [end for end in releases if end > moment]
+            if len(busy) < concurrency:
+                releases.append(moment + hold_s)
+                done = max(done, moment + hold_s)
+            else:
+                pending.append((moment + period_s, node))
+        walls.append(done)
+    walls.sort()
+    return {"computed": True, "period_s": period_s, "hold_s": round(hold_s, 2), "trials": trials,
+            "mean_s": round(sum(walls) / len(walls), 1), "p90_s": round(walls[int(0.9 * len(walls))], 1)}
 
 
 # Where a node's time goes, from the roll-out report's per-node timeline (timestamps the role records).
@@ -177,15 +284,41 @@ def phases(report: dict[str, Any]) -> dict[str, float]:
     return result
 
 
+def kured_cells(row: dict[str, Any]) -> list[Any]:
+    kured = row.get("kured")
+    if not isinstance(kured, dict) or "wall_s" not in kured:
+        return ["–", "–", "–"]
+    default = kured["default_period"]
+    return [kured["wall_s"], kured["requests_per_rebooted_node"],
+            f"{default['mean_s'] / 60:.0f} min (p90 {default['p90_s'] / 60:.0f} min)"]
+
+
 def render(results: list[dict[str, Any]]) -> str:
     rows = []
     for result in results:
         for row in result["rows"]:
             rows.append([row["nodes"], row["concurrency"], f"{row['rebooted']}/{row['nodes']}", row["wall_s"],
                          row["ideal_s"], row["overhead_per_node_s"], f"{row['overhead_ratio'] * 100:.0f} %",
-                         row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"], row["kured"]])
+                         row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"],
+                         *kured_cells(row)])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
-                  "API requests/node (tool)", "API requests/node (cluster)", "kured"], rows)
+                  "API requests/node (tool)", "API requests/node (cluster)", f"kured wall s (--period {KURED_PERIOD_S:g}s)",
+                  "kured API requests/node", "kured at --period 1h (computed)"], rows)
+    kured_rows = [[row["nodes"], row["concurrency"], row["kured"]["rebooted"], row["kured"]["hold_median_s"],
+                   row["kured"]["refused"], row["kured"]["cluster_requests_per_rebooted_node"],
+                   row["kured"]["startup_s"]]
+                  for result in results for row in result["rows"] if "wall_s" in (row.get("kured") or {})]
+    if kured_rows:
+        text += ("\n\nkured peers (real kured, one process per node, same simulated reboot): a node's lock hold "
+                 "(drain to release: drain, reboot, kured's restart and its 30-90 s start-up loop), refusals "
+                 "(`Lock already held`), and the start-up of the peers before the roll-out (not counted in its wall "
+                 "time):\n\n")
+        text += table(["nodes", "concurrency", "rebooted", "hold median s", "refused", "API requests/node (cluster)",
+                       "start-up s"], kured_rows)
+    skipped = {row["kured"].get("error") for result in results for row in result["rows"]
+               if not (row.get("kured") or {}).get("ok") and (row.get("kured") or {}).get("error")}
+    if skipped:
+        text += "\n\nkured column not filled: " + "; ".join(sorted(str(reason) for reason in skipped))
     names = [phase[0] for phase in PHASES] + ["node total"]
     phase_rows = [[row["nodes"], row["concurrency"], *(row.get("phases_median_s", {}).get(name) for name in names)]
                   for result in results for row in result["rows"]]

@@ -107,8 +107,9 @@ def main(argv: list[str]) -> int:
         "machine": machine(),
         "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                                      capture_output=True, check=False).stdout.strip(),
-        "kured": "not measurable here: kured cannot be built (the Go module proxy answers 403 for "
-                 "github.com/kubereboot/kured, every version)",
+        "kured": rollout.KURED_SKIPPED if args.smoke else (
+            f"real kured peers (tests/testbed/kured.py), --period {rollout.KURED_PERIOD_S:g}s; the one-hour "
+            f"default period is computed (rollout.kured_default_period)"),
         "drain": None,
         "rollout": [],
     }
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
             for nodes, concurrencies in args.plan.items():
                 testbed.ensure(nodes)
                 bench = rollout.RolloutBench(testbed, collections_root, workdir, args.reboot_delay)
-                result["rollout"].append(bench.run(concurrencies))
+                result["rollout"].append(bench.run(concurrencies, kured=not args.smoke))
                 result["testbed_versions"] = testbed.info.get("versions")
                 del tables[rollout_tables:]
                 tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))

@@ -9,6 +9,11 @@
 - `run_module`: runs one of this collection's modules directly, as Ansible would, and returns its JSON.
 - `run_playbook`: runs ansible-playbook from the venv against the staged collection.
 
+- `kured_peers`: real kured processes on some nodes (kured_peers.py); tests mark the groups they use with
+  `@pytest.mark.kured("single", ...)`. They start with the session's first test-bed test (kured's first lock check
+  comes 30-90 s after a start) and stop after the last marked test. Without a kured binary they skip, and fail
+  under CI=true.
+
 Point NODEPATCH_TESTBED_JSON at a hand-written testbed.json to run against another cluster (kind, AKS); see
 docs/testbed.md. Set NODEPATCH_TESTBED_KEEP=1 to leave a test bed started here running after the session.
 """
@@ -29,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kured_peers import KuredPeers, require_kured
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED_CLI = REPO / "tests" / "testbed" / "testbed"
@@ -40,12 +46,37 @@ DEFAULT_NODES = int(os.environ.get("NODEPATCH_TESTBED_NODES", "5"))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "testbed: needs the local test bed (started on demand by the fixture)")
+    config.addinivalue_line("markers", "kured(*groups): runs beside real kured peers of these groups (kured_peers.py)")
+
+
+# (nodeid, kured groups) of every test marked `kured`, in run order.
+KURED_PLAN = pytest.StashKey[list[tuple[str, tuple[str, ...]]]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "testbed" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.testbed)
+    plan = [(item.nodeid, tuple(marker.args)) for item in items if (marker := item.get_closest_marker("kured"))]
+    if plan:
+        # The peers start with the first test that brings the test bed up, so their start-up wait overlaps tests.
+        first = next((item for item in items if "testbed" in getattr(item, "fixturenames", ())), None)
+        if first is not None:
+            first.fixturenames.append("kured_session")  # type: ignore[attr-defined]
+        config.stash[KURED_PLAN] = plan
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    plan = item.config.stash.get(KURED_PLAN, [])
+    done = next((index for index, (nodeid, _) in enumerate(plan) if nodeid == item.nodeid), None)
+    if done is None or not _KURED or _KURED[0].error is not None:
+        return
+    rest = [groups for _, groups in plan[done + 1:]]
+    if rest:
+        _KURED[0].prepare(rest)  # a peer changing groups restarts now, not when the next test needs it
+    else:
+        # A peer reboots its node whenever that node's sentinel is on: no other suite may run beside the peers.
+        _KURED[0].stop()
 
 
 # --------------------------------------------------------------------------------------------------- test bed
@@ -271,6 +302,36 @@ def testbed() -> Iterator[Testbed]:
             subprocess.run([str(TESTBED_CLI), "down"], env=env, capture_output=True, check=False)
 
 
+# --------------------------------------------------------------------------------------------------- kured peers
+
+_KURED: list[KuredPeers] = []
+
+
+@pytest.fixture(scope="session")
+def kured_session(testbed: Testbed, request: pytest.FixtureRequest) -> Iterator[KuredPeers]:
+    """The session's kured peers; starts at once the group each node serves first. Never skips by itself."""
+    peers = KuredPeers(testbed.state_dir, testbed.nodes)
+    _KURED.append(peers)
+    if testbed.simulated:
+        peers.prepare([groups for _, groups in request.config.stash.get(KURED_PLAN, [])])
+    else:
+        peers.error = "kured peers need the simulated test bed (they reboot nodes with its reboot command)"
+    try:
+        yield peers
+    finally:
+        peers.stop()
+        _KURED.remove(peers)
+
+
+@pytest.fixture
+def kured_peers(kured_session: KuredPeers, request: pytest.FixtureRequest) -> KuredPeers:
+    """The kured peers of the groups in the test's `kured` marker, each past kured's start-up loop."""
+    marker = request.node.get_closest_marker("kured")
+    peers = require_kured(kured_session, tuple(marker.args) if marker else ())
+    assert peers is not None
+    return peers
+
+
 # --------------------------------------------------------------------------------------------------- modules, playbooks
 
 
@@ -298,6 +359,11 @@ ModuleRunner = Callable[..., dict[str, Any]]
 
 @pytest.fixture
 def run_module(collections_root: Path, tmp_path: Path) -> ModuleRunner:
+    """run_module(name, args, check=False, diff=False, env=None) -> the module's result dict (module_runner)."""
+    return module_runner(collections_root, tmp_path)
+
+
+def module_runner(collections_root: Path, tmp_path: Path) -> ModuleRunner:
     """run_module(name, args, check=False, diff=False, env=None) -> the module's result dict.
 
     Runs `python -m ansible_collections.nodepatch.kube.plugins.modules.<name> <args.json>` the way Ansible's
@@ -341,16 +407,30 @@ def _last_json_object(text: str) -> dict[str, Any] | None:
 PlaybookRunner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+@pytest.fixture(scope="session")
+def make_runners(collections_root: Path) -> Callable[[Path], tuple[ModuleRunner, PlaybookRunner]]:
+    """For fixtures wider than one test (package scope, threads): run_module and run_playbook writing under a
+    directory of their own."""
+    return lambda tmp: (module_runner(collections_root, tmp), playbook_runner(collections_root, tmp))
+
+
 @pytest.fixture
 def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
-    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=()) -> CompletedProcess (text).
+    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=()) -> CompletedProcess (playbook_runner)."""
+    return playbook_runner(collections_root, tmp_path)
+
+
+def playbook_runner(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
+    """run_playbook(path, extra_vars=None, inventory=None, env=None, args=(), output=None) -> CompletedProcess (text).
 
     ansible-playbook from the venv, with ANSIBLE_COLLECTIONS_PATH at the staged collection. `path` may be
-    relative to the repository. extra_vars go through a JSON file, so types survive.
+    relative to the repository. extra_vars go through a JSON file, so types survive. With `output` (a file), its
+    standard output is written there as it runs, so another thread can follow the play.
     """
 
     def run(path: str | Path, extra_vars: Mapping[str, Any] | None = None, inventory: str | Path | None = None,
-            env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+            env: Mapping[str, str] | None = None, args: tuple[str, ...] = (),
+            output: Path | None = None) -> subprocess.CompletedProcess[str]:
         playbook = Path(path)
         if not playbook.is_absolute():
             playbook = REPO / playbook
@@ -373,7 +453,12 @@ def run_playbook(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
             **(env or {}),
         }
-        return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
+        if output is None:
+            return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
+        with output.open("w") as stdout:
+            proc = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, text=True, env=proc_env, cwd=REPO,
+                                  check=False)
+        return subprocess.CompletedProcess(argv, proc.returncode, output.read_text(), proc.stderr)
 
     return run
 

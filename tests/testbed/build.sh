@@ -2,6 +2,12 @@
 # Builds (or reuses) the test bed's Go binaries into a cache outside the clone, keyed by version.
 # NODEPATCH_TESTBED_BIN=/path points at prebuilt binaries instead (kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, etcd, kwok must all be there) and skips the build.
+#
+# `build.sh kured` does the same for kured, the test peer, and prints the directory holding `kured` and its
+# `kured-rbac.yaml`. Where from, first match wins: NODEPATCH_KURED_BIN (a prebuilt binary; the RBAC manifest
+# beside it or in NODEPATCH_KURED_SRC), NODEPATCH_KURED_SRC (a source tree, a `git archive` tarball, or a
+# directory holding one such tarball), else `go install github.com/kubereboot/kured/cmd/kured@$KURED_VERSION`.
+# Exit 3 means none of them gave a kured (the kured tests say so and skip, or fail under CI=true).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=/dev/null
@@ -12,6 +18,12 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 export GOPATH=${GOPATH:-$cache/gopath} GOCACHE=${GOCACHE:-$cache/gocache}
 
 log() { printf '[testbed-build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+if [ "${1:-}" = kured ]; then
+  # shellcheck source=tests/testbed/build-kured.sh
+  . "$here/build-kured.sh"
+  exit 0
+fi
 
 if [ -n "${NODEPATCH_TESTBED_BIN:-}" ]; then
   for b in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok; do

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The nodepatch test bed: a real Kubernetes control plane with kwok-simulated nodes, Prometheus and sshd.
 
-Subcommands: up, down, status, reboot, sentinel, alert, env, kubectl. Everything lives in one state directory
+Subcommands: up, down, status, reboot, sentinel, alert, env, kubectl, kured (kured.py). Everything lives in one state directory
 (NODEPATCH_TESTBED_DIR, default <repo>/.build/testbed); `testbed.json` there describes a running test bed for
 tests and tools. Only the Python standard library plus `cryptography` and `PyYAML` (both in the venv) are used,
 so that `reboot` and `sentinel` start fast enough to serve as a role's reboot command.
@@ -1051,10 +1051,11 @@ def cmd_down(args: argparse.Namespace) -> int:
                 continue
             pids.update(data.get("pids", data) if source == PATHS.info else data)
     # Background "come back" processes of simulated reboots still sleeping.
-    if PATHS.reboots.exists():
-        for pid_file in PATHS.reboots.glob("*.pid"):
+    # And kured peers with their supervisors (tests/testbed/kured.py).
+    for pid_dir in (PATHS.reboots, PATHS.root / "kured"):
+        for pid_file in pid_dir.glob("*.pid"):
             try:
-                pids[f"reboot:{pid_file.stem}"] = int(pid_file.read_text())
+                pids[f"{pid_dir.name}:{pid_file.stem}"] = int(pid_file.read_text())
             except ValueError:
                 pass
             pid_file.unlink(missing_ok=True)
@@ -1073,7 +1074,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     PATHS.pids.unlink(missing_ok=True)
     PATHS.info.unlink(missing_ok=True)
     # Fresh state for the next `up`: etcd data, Prometheus TSDB, certificates. Logs stay unless a new `up` runs.
-    for sub in ("etcd", "prometheus", "pki", "nodes", "ssh", "reboots"):
+    for sub in ("etcd", "prometheus", "pki", "nodes", "ssh", "reboots", "kured"):
         shutil.rmtree(PATHS.root / sub, ignore_errors=True)
     # Credentials and inventory of a stopped cluster only mislead whoever finds them.
     for stale in (*PATHS.root.glob("*.kubeconfig"), PATHS.admin_kubeconfig, PATHS.kubeconfig, PATHS.inventory,
@@ -1294,6 +1295,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["kured"]:  # kured peers (tests/testbed/kured.py), imported only here
+        from kured import main as kured_main
+
+        return kured_main(argv[1:])
     if argv[:1] == ["kubectl"]:
         # Everything after `kubectl` is kubectl's, flags first included (argparse would claim `-n`).
         args = argparse.Namespace(func=cmd_kubectl, args=argv[1:])

@@ -7,8 +7,12 @@ exceeds the limit. The workers call the collection's module_utils directly (the 
 the least-privilege kubeconfig: 3200 acquisitions through ansible-playbook would take far longer on two cores.
 
 The watcher parses kured's JSON on its own (not with the collection's parser), so it is an independent judge.
-A real kured process is not part of the mix: it cannot be built here (the Go module proxy answers 403 for
-github.com/kubereboot/kured); test_node_lock.py proves the format interop instead.
+
+A real kured joins the mix (tests/integration/kured_peers.py): kured --concurrency=1 with max_holders 1, kured
+--concurrency=3 with max_holders 3, on the kured peer group's own lock. Its node needs a reboot from the start, so
+it asks for the lock every 3 s (its --period) until it gets a place, holds it through its drain, reboot and restart
+(30-90 s, kured's start-up ticker), then releases it; the watcher counts its entry like any other. Without a kured
+binary the workers contend alone and the test says so (under CI=true it fails instead).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from kured_peers import GROUPS, KuredPeers, require_kured
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Testbed
@@ -77,32 +83,47 @@ def count_holders(raw: str | None) -> int:
 class Watcher(threading.Thread):
     """Follows every version of the DaemonSet (re-watching from the last resourceVersion) and counts holders."""
 
-    def __init__(self, testbed: Testbed, namespace: str, resource_version: str) -> None:
+    def __init__(self, testbed: Testbed, namespace: str, resource_version: str, kured: str | None = None) -> None:
         super().__init__(daemon=True)
         self.testbed = testbed
         self.namespace = namespace
         self.resource_version = resource_version
         self.histogram: collections.Counter[int] = collections.Counter()
         self.events = 0
+        self.kured = kured
+        self.kured_held: list[float] = []  # when a version first showed kured holding, and when it stopped
         self.done = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
         from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
 
         apps = self.testbed.apps_v1()
+        seen = self.resource_version  # the DaemonSet's own version as last seen
         try:
             while not self.done.is_set():
                 stream = watch.Watch()
-                for event in stream.stream(apps.list_namespaced_daemon_set, self.namespace,
-                                           field_selector="metadata.name=kured",
-                                           resource_version=self.resource_version, timeout_seconds=5):
-                    obj = event["object"]
-                    self.resource_version = obj.metadata.resource_version
-                    self.events += 1
-                    self.histogram[count_holders((obj.metadata.annotations or {}).get(ANNOTATION))] += 1
-                    if self.done.is_set():
-                        break
+                try:
+                    for event in stream.stream(apps.list_namespaced_daemon_set, self.namespace,
+                                               field_selector="metadata.name=kured",
+                                               resource_version=self.resource_version, timeout_seconds=5):
+                        obj = event["object"]
+                        self.resource_version = seen = obj.metadata.resource_version
+                        self.events += 1
+                        raw = (obj.metadata.annotations or {}).get(ANNOTATION)
+                        self.histogram[count_holders(raw)] += 1
+                        if self.kured and (self.kured in (raw or "")) != (len(self.kured_held) % 2 == 1):
+                            self.kured_held.append(time.time())
+                        if self.done.is_set():
+                            break
+                except ApiException as error:
+                    # 410: the version we watch from was compacted away while the DaemonSet stood still (kured
+                    # rebooting). Nothing was missed if the object is still at the version last seen.
+                    listed = apps.list_namespaced_daemon_set(self.namespace, field_selector="metadata.name=kured")
+                    if error.status != 410 or listed.items[0].metadata.resource_version != seen:
+                        raise
+                    self.resource_version = listed.metadata.resource_version
                 stream.stop()
         except BaseException as error:  # noqa: BLE001 - reported by the test
             self.error = error
@@ -127,8 +148,29 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
+@dataclass
+class Contention:
+    namespace: str
+    peers: KuredPeers | None = None
+    kured: str | None = None
+
+
 @pytest.fixture
-def namespace(testbed: Testbed) -> Iterator[str]:
+def contention(testbed: Testbed, kured_session: KuredPeers, request: pytest.FixtureRequest) -> Iterator[Contention]:
+    """The lock to fight over: the kured peer group's (kured beside the workers), or without kured a fresh one."""
+    marker = request.node.get_closest_marker("kured")
+    group = GROUPS[marker.args[0]]
+    peers = require_kured(kured_session, tuple(marker.args), optional=True)
+    if peers is not None:
+        kured = peers.node(group)
+        testbed.sentinel(kured, on=False)
+        testbed.apps_v1().patch_namespaced_daemon_set("kured", group.namespace,
+                                                      {"metadata": {"annotations": {ANNOTATION: None}}})
+        try:
+            yield Contention(group.namespace, peers, kured)
+        finally:
+            testbed.sentinel(kured, on=False)
+        return
     name = testbed.create_namespace("np-contention")
     labels = {"name": "kured"}
     testbed.apps_v1().create_namespaced_daemon_set(name, {
@@ -137,17 +179,24 @@ def namespace(testbed: Testbed) -> Iterator[str]:
             "nodeSelector": {"nodepatch.test/no-such-label": "none"},
             "containers": [{"name": "kured", "image": "ghcr.io/kubereboot/kured:1.17.1"}]}}}})
     try:
-        yield name
+        yield Contention(name)
     finally:
         testbed.delete_namespace(name)
 
 
-@pytest.mark.parametrize("max_holders", [1, 3])
-def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, namespace: str, max_holders: int,
+@pytest.mark.parametrize("max_holders", [pytest.param(1, marks=pytest.mark.kured("single")),
+                                         pytest.param(3, marks=pytest.mark.kured("multi3"))])
+def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, contention: Contention, max_holders: int,
                                                          collections_root: Path) -> None:
     apps = testbed.apps_v1()
-    watcher = Watcher(testbed, namespace, apps.read_namespaced_daemon_set("kured", namespace).metadata.resource_version)
+    namespace, kured = contention.namespace, contention.kured
+    watcher = Watcher(testbed, namespace, apps.read_namespaced_daemon_set("kured", namespace).metadata.resource_version,
+                      kured)
     watcher.start()
+    if kured is not None:
+        assert contention.peers is not None
+        boot_before, log_offset = testbed.boot_id(kured), contention.peers.offset(kured)
+        testbed.sentinel(kured)
     start_at = time.time() + 3  # every worker has imported the client by then, so they really start together
     env = {**os.environ, "PYTHONPATH": str(collections_root)}
     started = time.monotonic()
@@ -161,6 +210,12 @@ def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, names
         assert worker.returncode == 0, stderr
         reports.append(json.loads(stdout.strip().splitlines()[-1]))
     elapsed = time.monotonic() - started - 3
+    workers_done = time.time()
+    if kured is not None:
+        # kured gives its place back only after its reboot, once its restarted process has ticked.
+        testbed.wait_until(lambda: testbed.boot_id(kured) != boot_before and kured not in (
+            (apps.read_namespaced_daemon_set("kured", namespace).metadata.annotations or {}).get(ANNOTATION) or ""),
+            300, f"kured on {kured} to reboot and release the lock")
     final = apps.read_namespaced_daemon_set("kured", namespace).metadata
     watcher.finish(final.resource_version)
     assert watcher.error is None, watcher.error
@@ -173,6 +228,17 @@ def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, names
           f" {conflicts} write conflicts (409, re-read and retried); {watcher.events} DaemonSet versions watched;"
           f" holders seen per version: {dict(sorted(watcher.histogram.items()))}; max seen {max(watcher.histogram)};"
           f" max overlap of client-side holding intervals {overlap}")
+    if kured is None:
+        print("kured: not in the mix (no kured binary; see docs/testbed.md)")
+    else:
+        assert contention.peers is not None
+        refused = contention.peers.since(kured, log_offset).count("Lock already held")
+        spans = watcher.kured_held
+        print(f"kured on {kured}: asked every 3 s, refused {refused}x, got a place "
+              f"{spans[0] - start_at:.1f} s after the workers started and held it {spans[1] - spans[0]:.1f} s "
+              f"(drain, reboot, restart)" if len(spans) >= 2 else f"kured on {kured}: holding times {spans}")
+        # kured competed with the workers (it got its place before they were done), once, and gave it back.
+        assert len(spans) == 2 and spans[0] < workers_done, spans
 
     assert held == WORKERS * ROUNDS and all(report["refused"] == 0 for report in reports)
     assert max(watcher.histogram) <= max_holders, watcher.histogram
