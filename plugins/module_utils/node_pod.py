@@ -499,6 +499,7 @@ class NodePods:
 
     def _exec_once(self, name: str, namespace: str, command: str, stdin: bytes | None) -> ExecResult:
         from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
+        from websocket import WebSocketException  # pylint: disable=import-outside-toplevel
 
         if self._exec_client is None:
             self._exec_client = self.client.dedicated()
@@ -526,6 +527,8 @@ class NodePods:
                     drain(0)
             while ws.is_open():
                 drain(1)
+        except (OSError, WebSocketException):
+            pass  # the stream broke (the node went down, the pod went away): no marker says so below
         finally:
             ws.close()
         rc, clean_stderr = split_marker(bytes(stderr), marker)
