@@ -221,7 +221,8 @@ class Connection(ConnectionBase):
 
     def _run(self, command: str, stdin: bytes | None) -> tuple[int, bytes, bytes]:
         self._connect()
-        assert self._pods is not None and self._pod is not None
+        if self._pods is None or self._pod is None:
+            raise AnsibleConnectionFailure("nodepatch.kube.node: no node pod after connecting")
         settings = self._settings()
         # A pod that just started may refuse exec for a moment; later commands get no such grace.
         ready_timeout = settings.start_timeout if self._fresh else 0

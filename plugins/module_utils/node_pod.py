@@ -130,6 +130,13 @@ def label_value(text: str) -> str:
     return f"{prefix}-{digest}" if prefix else digest
 
 
+def is_node_pod(pod: t.Any) -> bool:
+    """A node pod of the nodepatch.kube.node connection: a drain leaves it, as it leaves DaemonSet pods (it
+    tolerates the cordon, and the reboot after the drain runs through it)."""
+    labels = pod.metadata.labels or {}
+    return labels.get(MANAGED_BY) == MANAGER and NODE_LABEL in labels and RUN_LABEL in labels
+
+
 def pod_manifest(settings: PodSettings, controller: Controller) -> dict[str, t.Any]:
     """The node pod, as ``kubectl debug node --profile=sysadmin`` and kured's DaemonSet make it, plus a deadline."""
     name_part = re.sub(r"[^a-z0-9-]", "-", settings.node.lower())[:40].strip("-") or "node"
@@ -584,10 +591,10 @@ def start_reaper(params: t.Mapping[str, t.Any], api_host: str, namespace: str, c
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
         start_new_session=True, close_fds=True)
     # Credentials go through a pipe, never through argv or the environment of a long-lived process.
-    assert process.stdin is not None
-    process.stdin.write(json.dumps({"params": dict(params), "namespace": namespace, "lock": lock,
+    stdin = t.cast(t.IO[bytes], process.stdin)
+    stdin.write(json.dumps({"params": dict(params), "namespace": namespace, "lock": lock,
                                     "controller": json.loads(controller.to_json()), "max_wait": max_wait}).encode())
-    process.stdin.close()
+    stdin.close()
     os.write(descriptor, str(process.pid).encode())
     os.close(descriptor)
     return process.pid

@@ -269,3 +269,17 @@ def test_an_exec_that_never_reached_the_api_says_so() -> None:
     error = exec_error(ApiException(status=0, reason="Connection refused"), "p", "n", "ns")
     assert "cannot exec into pod ns/p on node n: Connection refused" in str(error)
     assert "kubelet" in str(error.hint)
+
+
+def test_a_drain_leaves_the_node_pod_as_it_leaves_daemonset_pods() -> None:
+    from ansible_collections.nodepatch.kube.plugins.module_utils.drain import SKIP, DrainOptions, decide
+
+    manifest = pod_manifest(PodSettings(node=NODE), HERE)
+    ours = NS(metadata=NS(name="nodepatch-x", namespace="nodepatch-system", labels=manifest["metadata"]["labels"],
+                          annotations={}, owner_references=None, deletion_timestamp=None),
+              spec=NS(volumes=None), status=NS(phase="Running"))
+    assert node_pod.is_node_pod(ours)
+    decision = decide(ours, DrainOptions())
+    assert decision.action == SKIP and "nodepatch.kube.node" in decision.reason
+    ours.metadata.labels = {"app.kubernetes.io/managed-by": "nodepatch.kube"}  # only the label: not a node pod
+    assert not node_pod.is_node_pod(ours)
