@@ -94,8 +94,8 @@ def confined(argv: list[str]) -> list[str]:
     probe = subprocess.run([unshare, "-m", "--propagation", "private", "true"], capture_output=True, text=True,
                            check=False)
     if probe.returncode != 0:
-        raise ExecSetupError("exec into simulated nodes needs a private mount namespace (unshare -m, as root): "
-                           + probe.stderr.strip())
+        why = probe.stderr.strip()
+        raise ExecSetupError(f"exec into simulated nodes needs a private mount namespace (unshare -m, as root): {why}")
     return [unshare, "-m", "--propagation", "private", "--", sys.executable, str(Path(__file__).resolve()),
             "confine", "--", *argv]
 

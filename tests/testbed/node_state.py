@@ -168,6 +168,6 @@ def from_environment() -> NodeState:
         if not identity.exists():
             raise SystemExit("nodepatch test bed: this command runs outside a simulated node; refusing")
         for line in identity.read_text().splitlines():
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             env[key] = value
     return NodeState(Path(env["NODEPATCH_TESTBED_DIR"]), env["NODEPATCH_TESTBED_NODE"])

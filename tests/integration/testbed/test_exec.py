@@ -159,8 +159,8 @@ def test_systemctl_reboot_reboots_exactly_that_node(exec_bed: Testbed, pods: dic
     assert "systemctl reboot" in Path(exec_bed.info["node_roots"][node], "systemctl.log").read_text()
 
 
-def test_package_managers_record_and_upgrade_a_kernel_the_next_reboot_boots(exec_bed: Testbed,
-                                                                            pods: dict[str, str]) -> None:
+def test_package_managers_record_and_upgrade_a_kernel_the_next_reboot_boots(
+        exec_bed: Testbed, pods: dict[str, str]) -> None:
     node = list(pods)[2]
     log = Path(exec_bed.info["package_logs"][node])
     log.unlink(missing_ok=True)
@@ -190,8 +190,8 @@ def test_package_managers_record_and_upgrade_a_kernel_the_next_reboot_boots(exec
     assert not exec_bed.sentinel_path(node).exists()
 
 
-def test_apt_sources_on_a_node_are_its_own_and_empty_so_libapt_stays_offline(exec_bed: Testbed,
-                                                                               pods: dict[str, str]) -> None:
+def test_apt_sources_on_a_node_are_its_own_and_empty_so_libapt_stays_offline(
+        exec_bed: Testbed, pods: dict[str, str]) -> None:
     node = next(iter(pods))
     seen = run(exec_bed, pods[node], ["cat /etc/apt/sources.list.d/* /etc/apt/sources.list 2>/dev/null | wc -l; "
                                       "ls /var/lib/apt/lists"])
