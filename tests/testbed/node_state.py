@@ -9,7 +9,8 @@ and those must start fast.
     run/                   the node's /run (and so /var/run) inside its simulated environment
     run/reboot-required    the sentinel, as Ubuntu writes it after a kernel upgrade (and run/reboot-required.pkgs)
     run/nodepatch-testbed.env   who this node is, for shims that lost their environment (sudo resets it)
-    apt/                   the node's apt sources (none), lists and archives, mounted over the machine's
+    apt/                   the node's apt sources (none), /var/lib/apt and /var/cache/apt, mounted over the
+                           machine's; with `testbed updates NODE apt` also its own dpkg database and repository
     packages.jsonl         one line per package-manager call: {"time", "tool", "argv", "installed"}
     systemctl.log          one line per systemctl / reboot / shutdown call
     kernel-running         the kernel the node booted (reported in status.nodeInfo.kernelVersion)
@@ -131,7 +132,7 @@ class NodeState:
         """A fresh node: an empty /run holding only the identity file the shims fall back on."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.clear_sentinel()
-        for sub in ("sources.list.d", "lists/partial", "archives/partial"):
+        for sub in ("sources.list.d", "lib/lists/partial", "cache/archives/partial"):
             (self.root / "apt" / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "apt" / "sources.list").touch()
         self.kernel_file("running").write_text(KERNEL_VERSION + "\n")

@@ -1238,7 +1238,13 @@ def cmd_updates(args: argparse.Namespace) -> int:
     info = load_info()
     if args.node not in info["nodes"]:
         raise TestbedError(f"no node {args.node}; nodes: {', '.join(info['nodes'])}")
+    import apt_repo
+
     state = NodeState(PATHS.root, args.node)
+    if args.update == "apt":
+        print(apt_repo.setup(state))
+        return 0
+    apt_repo.teardown(state)
     if args.update == "kernel":
         print(state.offer_kernel())
     else:
@@ -1304,9 +1310,10 @@ def parser() -> argparse.ArgumentParser:
     sentinel.add_argument("node")
     sentinel.add_argument("state", choices=("on", "off"))
     sentinel.set_defaults(func=cmd_sentinel)
-    updates = sub.add_parser("updates", help="what a node's package managers can install: the next kernel, or none")
+    updates = sub.add_parser("updates", help="what a node's package managers can install: the next kernel "
+                                             "(apt: as a real package for real apt), or none")
     updates.add_argument("node")
-    updates.add_argument("update", choices=("kernel", "none"))
+    updates.add_argument("update", choices=("kernel", "apt", "none"))
     updates.set_defaults(func=cmd_updates)
     alert = sub.add_parser("alert", help="switch a Prometheus test alert firing (on) or inactive (off)")
     alert.add_argument("state", choices=("on", "off"))

@@ -49,6 +49,11 @@ def loopback_only(testbed: Testbed) -> None:
             assert ip in ipaddress.ip_network("127.0.0.0/8"), f"node {node.metadata.name} has {address.type} {ip}"
 
 
+def bed_cli(testbed: Testbed, *args: str) -> str:
+    return subprocess.run([str(TESTBED_CLI), *args], check=True, capture_output=True, text=True,
+                          env={**os.environ, "NODEPATCH_TESTBED_DIR": str(testbed.state_dir)}).stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def exec_bed(testbed: Testbed) -> Testbed:
     if not testbed.simulated:
@@ -164,8 +169,7 @@ def test_package_managers_record_and_upgrade_a_kernel_the_next_reboot_boots(
     node = list(pods)[2]
     log = Path(exec_bed.info["package_logs"][node])
     log.unlink(missing_ok=True)
-    kernel = subprocess.run([str(TESTBED_CLI), "updates", node, "kernel"], check=True, capture_output=True, text=True,
-                            env={**os.environ, "NODEPATCH_TESTBED_DIR": str(exec_bed.state_dir)}).stdout.strip()
+    kernel = bed_cli(exec_bed, "updates", node, "kernel")
     first = run(exec_bed, pods[node], ["apt-get update >/dev/null && apt-get -y dist-upgrade"])
     assert "1 upgraded, 1 newly installed" in first.stdout
     assert f"linux-image-{kernel}" in first.stdout
@@ -194,8 +198,36 @@ def test_apt_sources_on_a_node_are_its_own_and_empty_so_libapt_stays_offline(
         exec_bed: Testbed, pods: dict[str, str]) -> None:
     node = next(iter(pods))
     seen = run(exec_bed, pods[node], ["cat /etc/apt/sources.list.d/* /etc/apt/sources.list 2>/dev/null | wc -l; "
-                                      "ls /var/lib/apt/lists"])
-    assert seen.stdout == "0\npartial\n"
+                                      "ls /var/lib/apt/lists | grep -c -e Packages -e Release"])
+    assert seen.stdout == "0\n0\n"
+
+
+def test_real_apt_on_a_node_upgrades_only_that_nodes_package_database_from_its_local_repository(
+        exec_bed: Testbed, pods: dict[str, str]) -> None:
+    node = list(pods)[0]
+    host_dpkg_log = Path("/var/log/dpkg.log")
+    host_log_before = host_dpkg_log.read_bytes() if host_dpkg_log.exists() else b""
+    kernel = bed_cli(exec_bed, "updates", node, "apt")
+    version = ".".join(kernel.split("-")[:2])
+    try:
+        upgrade = run(exec_bed, pods[node], ["apt-get update >/dev/null && apt-get -y dist-upgrade"])
+        assert f"Setting up linux-image-azure ({version})" in upgrade.stdout, upgrade
+        libapt = run(exec_bed, pods[node], ["/usr/bin/python3 -c 'import apt; print(apt.Cache()[\"linux-image-azure\"]"
+                                            ".installed.version)'"])
+        assert libapt.stdout == f"{version}\n"
+        assert exec_bed.sentinel_path(node).with_name("reboot-required.pkgs").read_text() == f"linux-image-{kernel}\n"
+        again = run(exec_bed, pods[node], ["apt-get -y dist-upgrade"])
+        assert "0 upgraded, 0 newly installed" in again.stdout
+        # This machine's own package database never saw it.
+        assert subprocess.run(["dpkg-query", "-W", "linux-image-azure"], capture_output=True, check=False).returncode
+        assert (host_dpkg_log.read_bytes() if host_dpkg_log.exists() else b"") == host_log_before
+        boot = exec_bed.boot_id(node)
+        exec_bed.reboot(node, delay=0.5)
+        exec_bed.wait_until(lambda: exec_bed.boot_id(node) != boot and exec_bed.node_ready(node), 30,
+                            f"{node} back after its apt upgrade")
+        assert exec_bed.node(node).status.node_info.kernel_version == kernel
+    finally:
+        bed_cli(exec_bed, "updates", node, "kernel")
 
 
 def test_kubectl_exec_works_through_the_same_path(exec_bed: Testbed, pods: dict[str, str]) -> None:
