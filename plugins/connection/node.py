@@ -213,7 +213,7 @@ class Connection(ConnectionBase):
             self._pod, self._fresh = self._pods.ensure(settings)
         except NodepatchError as error:
             self.close()
-            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from error
+            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from None
         display.vvv(f"NODE POD {settings.namespace}/{self._pod} ({'created' if self._fresh else 'reused'})",
                     host=settings.node)
         self._connected = True
@@ -231,7 +231,7 @@ class Connection(ConnectionBase):
             result = self._pods.exec(self._pod, settings.namespace, settings.node, command, stdin=stdin,
                                      ready_timeout=ready_timeout)
         except NodepatchError as error:
-            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from error
+            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from None
         return result.rc, result.stdout, result.stderr
 
     def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True) -> tuple[int, bytes, bytes]:
@@ -270,7 +270,7 @@ class Connection(ConnectionBase):
             self._pods = self._pods or NodePods(self._client())
             deleted = self._pods.delete_run(settings.namespace, settings.node)
         except NodepatchError as error:
-            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from error
+            raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from None
         finally:
             self.close()
         display.vvv(f"NODE POD deleted: {', '.join(deleted) or 'none'}", host=settings.node)
