@@ -592,8 +592,9 @@ def start_reaper(params: t.Mapping[str, t.Any], api_host: str, namespace: str, c
         start_new_session=True, close_fds=True)
     # Credentials go through a pipe, never through argv or the environment of a long-lived process.
     stdin = t.cast(t.IO[bytes], process.stdin)
-    stdin.write(json.dumps({"params": dict(params), "namespace": namespace, "lock": lock,
-                                    "controller": json.loads(controller.to_json()), "max_wait": max_wait}).encode())
+    order = {"params": dict(params), "namespace": namespace, "lock": lock,
+             "controller": json.loads(controller.to_json()), "max_wait": max_wait}
+    stdin.write(json.dumps(order).encode())
     stdin.close()
     os.write(descriptor, str(process.pid).encode())
     os.close(descriptor)
