@@ -89,5 +89,5 @@ compose:
 INV
 cd "$reports"
 ansible-playbook -i "$state/demo.nodes.yml" "$root/playbooks/patch_and_reboot.yml" \
-  -e os_patch_security_only=true -e safe_reboot_concurrency="${NODEPATCH_DEMO_CONCURRENCY:-1}" "$@"
+  -e safe_reboot_concurrency="${NODEPATCH_DEMO_CONCURRENCY:-1}" "$@"
 echo "[demo] HTML report: $reports/nodepatch-reports/rollout.html"
