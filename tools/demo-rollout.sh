@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # make demo: a patch-and-reboot roll-out. Without NODEPATCH_INVENTORY (and a kubeconfig in K8S_AUTH_KUBECONFIG)
 # it starts the local test bed with 5 simulated nodes, runs a small workload guarded by a PodDisruptionBudget on
-# them, marks 3 nodes as needing a reboot, rolls them one at a time with the test bed's simulated reboot (drains
-# evict the workload's pods, which the scheduler places elsewhere), prints the summary and the HTML report's path,
-# and stops the test bed.
+# them, gives 3 nodes a kernel update, and runs playbooks/patch_and_reboot.yml with only a kubeconfig: every node
+# is reached through the Kubernetes API (connection nodepatch.kube.node), patched, and those the update left
+# needing a reboot are rebooted one at a time (drains evict the workload's pods, which the scheduler places
+# elsewhere); prints the summary and the HTML report's path, and stops the test bed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$root/.venv}
@@ -70,15 +71,23 @@ PY
 )
 info="$state/testbed.json"
 mapfile -t nodes < <("$venv/bin/python" -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["nodes"]))' "$info")
-for node in "${nodes[@]:0:3}"; do
-  "$testbed" sentinel "$node" on
-done
-echo "[demo] ${nodes[*]:0:3} need a reboot; ${nodes[*]:3} do not"
+# Three nodes have a newer kernel waiting; patching installs it, which is what makes them need a reboot.
+for node in "${nodes[@]:0:3}"; do "$testbed" updates "$node" kernel >/dev/null; done
+for node in "${nodes[@]:3}"; do "$testbed" updates "$node" none >/dev/null; done
+echo "[demo] ${nodes[*]:0:3} have a kernel update waiting; ${nodes[*]:3} are up to date"
 
+# Nothing but a kubeconfig: the nodes inventory reaches every node through the Kubernetes API (a node pod and
+# pods/exec, connection nodepatch.kube.node), the least-privilege identity of deploy/rbac.yml.
 export K8S_AUTH_KUBECONFIG="$state/nodepatch-kubeconfig.yaml"
+cat > "$state/demo.nodes.yml" <<INV
+plugin: nodepatch.kube.nodes
+kubeconfig: $K8S_AUTH_KUBECONFIG
+label_selector: agentpool=nodepool1
+compose:
+  # The simulated nodes run on this machine: their python is the venv's.
+  ansible_python_interpreter: "'$venv/bin/python'"
+INV
 cd "$reports"
-ansible-playbook -i "$state/inventory.yml" "$root/playbooks/patch_and_reboot.yml" \
-  -e patch_and_reboot_hosts=testbed_nodes -e patch_and_reboot_patch=false \
-  -e safe_reboot_method=command -e '{"safe_reboot_command": "{{ nodepatch_testbed_reboot_command | split }}"}' \
+ansible-playbook -i "$state/demo.nodes.yml" "$root/playbooks/patch_and_reboot.yml" \
   -e safe_reboot_concurrency="${NODEPATCH_DEMO_CONCURRENCY:-1}" "$@"
 echo "[demo] HTML report: $reports/nodepatch-reports/rollout.html"

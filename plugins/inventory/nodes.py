@@ -8,8 +8,8 @@ name: nodes
 short_description: A Kubernetes cluster's nodes as inventory hosts
 version_added: 0.1.0
 description:
-  - One host per node of the cluster (optionally only nodes matching O(label_selector)), with C(ansible_host) set
-    to the node's InternalIP, so that playbooks reach the machines the cluster runs on.
+  - One host per node of the cluster (optionally only nodes matching O(label_selector)), reached through the
+    Kubernetes API by default (O(node_connection)), or over SSH at the node's InternalIP.
   - Groups by agent pool (C(pool_<name>)), operating system (C(os_<os>)), zone (C(zone_<zone>)), role
     (C(role_<role>)), readiness (C(ready) or C(not_ready)) and scheduling (C(schedulable) or C(unschedulable)).
     Group names are sanitised like every Ansible group name.
@@ -35,14 +35,31 @@ options:
     description: Prefix of the host variables holding the node facts.
     type: str
     default: nodepatch_
+  node_connection:
+    description:
+      - How playbooks reach the nodes' hosts.
+      - V(api) sets C(ansible_connection=nodepatch.kube.node) and C(nodepatch_node_name) for every host, and the
+        connection's Kubernetes options (C(nodepatch_kube_kubeconfig), C(nodepatch_kube_context), ...) from this
+        inventory's own options, so that C(ansible-playbook) reaches every node with nothing but the kubeconfig,
+        through the API server (see the C(nodepatch.kube.node) connection). O(api_key) is not copied into host
+        variables, which C(ansible-inventory --list) would show; give the token through E(K8S_AUTH_API_KEY), which
+        the connection reads too, or through the kubeconfig.
+      - V(ssh) leaves the connection to Ansible's defaults and sets C(ansible_host) to the node's InternalIP (see
+        O(ansible_host_from_internal_ip)), for controllers that can reach the node VMs.
+    type: str
+    choices: [api, ssh]
+    default: api
   ansible_host_from_internal_ip:
-    description: Set C(ansible_host) to the node's InternalIP; without one, the node name stays the address.
+    description:
+      - With O(node_connection=ssh), set C(ansible_host) to the node's InternalIP; without one, the node name stays
+        the address.
     type: bool
     default: true
 """
 
 EXAMPLES = r"""
-# cluster.nodes.yml
+# cluster.nodes.yml: every node reached through the Kubernetes API (the default, node_connection: api)
+#   ansible-playbook -i cluster.nodes.yml nodepatch.kube.patch_and_reboot
 plugin: nodepatch.kube.nodes
 kubeconfig: ~/.kube/config
 label_selector: kubernetes.io/os=linux
@@ -51,6 +68,10 @@ keyed_groups:
     prefix: image
 groups:
   drain_first: nodepatch_unschedulable
+
+# ssh.nodes.yml: over SSH to the nodes' InternalIPs, where the controller can reach the VMs
+plugin: nodepatch.kube.nodes
+node_connection: ssh
 compose:
   ansible_user: "'azureuser'"
 """
@@ -66,6 +87,16 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.nodes import list_n
 
 CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
                       "client_key", "proxy")
+# The options the nodepatch.kube.node connection gets as host variables; the token stays out of them.
+API_CONNECTION_OPTIONS = tuple(option for option in CONNECTION_OPTIONS if option != "api_key")
+
+
+def api_connection_vars(name: str, options: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """Host variables that make a node reachable through the nodepatch.kube.node connection."""
+    found = {"ansible_connection": "nodepatch.kube.node", "nodepatch_node_name": name}
+    found.update({f"nodepatch_kube_{option}": options[option] for option in API_CONNECTION_OPTIONS
+                  if options.get(option) is not None})
+    return found
 
 
 def node_groups(facts: t.Mapping[str, t.Any]) -> list[str]:
@@ -110,11 +141,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not HAS_KUBERNETES:
             raise AnsibleError("the nodepatch.kube.nodes inventory needs the kubernetes Python library "
                                "(pip install kubernetes)")
-        params = {option: self.get_option(option) for option in CONNECTION_OPTIONS}
+        params = self._auth_options()
         try:
             return list_nodes(KubeClient.from_params(params), label_selector=self.get_option("label_selector"))
         except NodepatchError as error:
             raise AnsibleError(f"nodepatch.kube.nodes: {error}") from error
+
+    def _auth_options(self) -> dict[str, t.Any]:
+        return {option: self.get_option(option) for option in CONNECTION_OPTIONS}
 
     def _populate(self, nodes: list[dict[str, t.Any]]) -> None:
         prefix = self.get_option("fact_prefix")
@@ -129,8 +163,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             hostvars = {f"{prefix}{key}": value for key, value in facts.items()}
             for key, value in hostvars.items():
                 self.inventory.set_variable(name, key, value)
-            if self.get_option("ansible_host_from_internal_ip") and facts.get("internal_ip"):
-                self.inventory.set_variable(name, "ansible_host", facts["internal_ip"])
+            if self.get_option("node_connection") == "ssh":
+                if self.get_option("ansible_host_from_internal_ip") and facts.get("internal_ip"):
+                    self.inventory.set_variable(name, "ansible_host", facts["internal_ip"])
+            else:
+                for key, value in api_connection_vars(name, self._auth_options()).items():
+                    self.inventory.set_variable(name, key, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import is_node_pod
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
 from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
@@ -110,6 +111,8 @@ def decide(pod: t.Any, options: DrainOptions, daemonset_exists: t.Callable[[str,
     if deleted_long_ago(pod, options.skip_wait_for_delete_timeout, now):
         return PodDecision(pod, SKIP, f"deleted more than {options.skip_wait_for_delete_timeout} s ago "
                                       "(skip_wait_for_delete_timeout)")
+    if is_node_pod(pod):
+        return PodDecision(pod, SKIP, "node pod of the nodepatch.kube.node connection; the reboot runs through it")
     finished = is_finished(pod)
     controller = controller_of(pod)
     refusals: list[str] = []

@@ -183,6 +183,11 @@ class KubeClient:
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, parallel_requests + 1)
         return cls(k8s_client.ApiClient(configuration))
 
+    def dedicated(self) -> KubeClient:
+        """A second client on the same configuration, for callers that patch their ApiClient (the client
+        library's ``stream`` does, for exec) and so must not share it."""
+        return KubeClient(k8s_client.ApiClient(self.api_client.configuration))
+
     def call(self, function: t.Callable[..., T], *args: t.Any, target: str, action: str, retry_429: bool = True,
              **kwargs: t.Any) -> T:
         """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff."""

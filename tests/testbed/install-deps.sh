@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test bed runs besides its Go binaries: prometheus (alert blocker) and
-# openssh-server (SSH reboot path). Idempotent: only what is missing is installed. Needs root (or sudo).
+# Installs the Debian packages the test bed runs besides its Go binaries: prometheus (alert blocker),
+# openssh-server (SSH reboot path), dpkg-dev and python3-apt (real apt on a simulated node). Idempotent: only
+# what is missing is installed. Needs root (or sudo).
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+# Real apt on a simulated node (testbed updates NODE apt): a local repository built with dpkg-deb and
+# dpkg-scanpackages; python3-apt for ansible.builtin.apt in the node's environment.
+command -v dpkg-scanpackages >/dev/null 2>&1 || need+=(dpkg-dev)
+/usr/bin/python3 -c 'import apt' >/dev/null 2>&1 || need+=(python3-apt)
 if [ ${#need[@]} -eq 0 ]; then
   echo "test bed packages present"
   exit 0

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import node_exec
+from node_state import KERNEL_VERSION, NodeState
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 STATE = Path(os.environ.get("NODEPATCH_TESTBED_DIR") or REPO / ".build" / "testbed").resolve()
@@ -42,7 +45,6 @@ RBAC_MANIFEST = REPO / "deploy" / "rbac.yml"
 REBOOTING_ANNOTATION = "nodepatch.testbed/rebooting"
 NODE_POOL = "nodepool1"
 NODE_IMAGE_VERSION = "AKSUbuntu-2204gen2containerd-202311.07.0"
-KERNEL_VERSION = "5.15.0-1051-azure"
 OS_IMAGE = "Ubuntu 22.04.3 LTS"
 SA_NAMESPACE = "nodepatch-system"
 SA_NAME = "nodepatch"
@@ -110,7 +112,7 @@ class Paths:
         return self.root / "reboots"
 
     def sentinel(self, node: str) -> Path:
-        return self.nodes / node / "reboot-required"
+        return NodeState(self.root, node).sentinel
 
     def component_log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
@@ -227,7 +229,8 @@ def generate_pki(pki: Path) -> None:
     write_key("ca", ca_key)
     (pki / "ca.crt").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(name: str, common_name: str, orgs: Iterable[str] = (), server: bool = False) -> None:
+    def issue(name: str, common_name: str, orgs: Iterable[str] = (), server: bool = False,
+              ips: Iterable[str] = ("127.0.0.1", "10.96.0.1")) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in orgs]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
@@ -242,7 +245,7 @@ def generate_pki(pki: Path) -> None:
                 x509.DNSName(dns) for dns in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                                               "kubernetes.default.svc.cluster.local")
             ]
-            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.96.0.1")]
+            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
             usage = [ExtendedKeyUsageOID.SERVER_AUTH]
         else:
@@ -259,6 +262,10 @@ def generate_pki(pki: Path) -> None:
     # kwok acts for every kubelet and writes node and pod status for all of them; the Node authorizer would
     # want one identity per node, so kwok gets cluster-admin like in kwokctl's own clusters.
     issue("kwok", "kwok-controller", orgs=["system:masters"])
+    # kwok's server is every node's kubelet endpoint: the API server verifies it against the CA, at the nodes'
+    # address, and presents its kubelet client certificate (kwok does not check it).
+    issue("kwok-serving", "kwok", server=True, ips=["127.0.0.1"])
+    issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", orgs=["system:masters"])
 
     sa_key = ec.generate_private_key(ec.SECP256R1())
     write_key("sa", sa_key)
@@ -386,7 +393,7 @@ def node_names(count: int) -> list[str]:
     return [f"aks-{NODE_POOL}-31415926-vmss{base36(index)}" for index in range(count)]
 
 
-def node_manifest(name: str, index: int, kube_version: str) -> dict[str, Any]:
+def node_manifest(name: str, index: int, kube_version: str, kubelet_port: int) -> dict[str, Any]:
     zone = f"eastus-{index % 3 + 1}"
     labels = {
         "kubernetes.io/os": "linux",
@@ -414,8 +421,10 @@ def node_manifest(name: str, index: int, kube_version: str) -> dict[str, Any]:
                                f"mc_nodepatch/providers/Microsoft.Compute/virtualMachineScaleSets/"
                                f"aks-{NODE_POOL}-31415926-vmss/virtualMachines/{index}"},
         "status": {
-            "addresses": [{"type": "InternalIP", "address": f"10.224.0.{index + 4}"},
+            # Loopback only: the API server dials this address for exec and logs (see node_exec.py).
+            "addresses": [{"type": "InternalIP", "address": node_exec.NODE_ADDRESS},
                           {"type": "Hostname", "address": name}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "capacity": resources,
             "allocatable": resources,
             "nodeInfo": {
@@ -793,7 +802,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cmd_down(argparse.Namespace(quiet=True))
     try:
         info = start(args.nodes, started)
-    except TestbedError as err:
+    except (TestbedError, node_exec.ExecSetupError) as err:
         log(str(err))
         log("stopping what was started; logs stay in " + str(PATHS.logs))
         cmd_down(argparse.Namespace(quiet=True, keep_logs=True))
@@ -863,6 +872,7 @@ def start(node_count: int, started: float) -> dict[str, Any]:
             # The `kubernetes` Service's endpoints may not be a loopback address; nothing here needs them.
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true", "--profiling=false",
+            *node_exec.apiserver_flags(pki),
         ], ports.apiserver),
         Component("kube-controller-manager", [
             f"{b}/kube-controller-manager", f"--kubeconfig={PATHS.root / 'kube-controller-manager.kubeconfig'}",
@@ -881,12 +891,13 @@ def start(node_count: int, started: float) -> dict[str, Any]:
             "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--leader-elect=false",
             "--kube-api-qps=200", "--kube-api-burst=400",
         ], ports.scheduler),
-        Component("kwok", [
+        Component("kwok", node_exec.confined([
             f"{b}/kwok", f"--kubeconfig={PATHS.root / 'kwok.kubeconfig'}",
             f"--config={PATHS.root / 'kwok-stages.yaml'}",
             "--manage-all-nodes=true", "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16",
-            f"--server-address=127.0.0.1:{ports.kwok}",
-        ], ports.kwok),
+            *node_exec.kwok_flags(pki, ports.kwok),
+        ]), ports.kwok),
+        Component("node-exec", node_exec.watcher_argv(api_url, PATHS.root)),
         Component("prometheus", [
             prometheus_bin, f"--config.file={PATHS.prometheus / 'prometheus.yml'}",
             f"--storage.tsdb.path={PATHS.prometheus / 'data'}",
@@ -928,9 +939,8 @@ def start(node_count: int, started: float) -> dict[str, Any]:
     names = node_names(node_count)
     kube_version = vers.get("K8S_VERSION", "0.0.0")
     for index, name in enumerate(names):
-        api.call("POST", "/api/v1/nodes", node_manifest(name, index, kube_version))
-        PATHS.sentinel(name).parent.mkdir(parents=True, exist_ok=True)
-        PATHS.sentinel(name).unlink(missing_ok=True)
+        api.call("POST", "/api/v1/nodes", node_manifest(name, index, kube_version, ports.kwok))
+    exec_info = node_exec.prepare(api, PATHS.root, names)
     apply_manifest(api, RBAC_MANIFEST)
     api.call("POST", "/apis/apps/v1/namespaces/kube-system/daemonsets", kured_daemonset())
     token = api.call("POST", f"/api/v1/namespaces/{SA_NAMESPACE}/serviceaccounts/{SA_NAME}/token",
@@ -949,6 +959,7 @@ def start(node_count: int, started: float) -> dict[str, Any]:
         return set(names) <= ready_names
 
     ready("kwok", nodes_ready, 60)
+    by_name["node-exec"].ensure_alive()
     # The serviceaccount controller creates `default` in each namespace; pods cannot be created before it.
     ready("kube-controller-manager",
           lambda: api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, 60)
@@ -971,7 +982,8 @@ def start(node_count: int, started: float) -> dict[str, Any]:
         "inventory": str(PATHS.inventory),
         "nodes": names,
         "sentinels": {name: str(PATHS.sentinel(name)) for name in names},
-        "reboot_command": f"{HERE / 'testbed'} reboot",
+        # Bound to this state directory: sshd, a role or a shim running it does not inherit NODEPATCH_TESTBED_DIR.
+        "reboot_command": f"env NODEPATCH_TESTBED_DIR={PATHS.root} {HERE / 'testbed'} reboot",
         "prometheus_url": prometheus_url,
         "alert_name": ALERT_DEFAULT,
         "ssh": ssh,
@@ -980,6 +992,7 @@ def start(node_count: int, started: float) -> dict[str, Any]:
         "bin_dir": b,
         "versions": vers,
         "logs": str(PATHS.logs),
+        **exec_info,
     }
     write_inventory(info)
     write_json(PATHS.info, info)
@@ -1166,8 +1179,7 @@ def cmd_reboot(args: argparse.Namespace) -> int:
     api.merge_patch(path, {"metadata": {"annotations": {REBOOTING_ANNOTATION: now_rfc3339()}}})
     api.strategic_patch(f"{path}/status", {"status": {"conditions": [
         ready_condition("False", "KubeletNotReady", "node is rebooting (nodepatch test bed)")]}})
-    for sentinel in (PATHS.sentinel(node), PATHS.sentinel(node).with_name("reboot-required.pkgs")):
-        sentinel.unlink(missing_ok=True)
+    NodeState(PATHS.root, node).clear_sentinel()
     log(f"{node}: rebooting, back in {args.delay:g} s")
     if args.wait:
         time.sleep(args.delay)
@@ -1187,8 +1199,12 @@ def come_back(api: Api, node: str) -> str:
     """The node has booted: a new boot id and Ready, reported first, then kwok may manage it again."""
     boot_id = str(uuid.uuid4())
     path = f"/api/v1/nodes/{node}"
+    node_info = {"bootID": boot_id}
+    kernel = NodeState(PATHS.root, node).boot()  # a kernel installed by a simulated upgrade runs from now on
+    if kernel:
+        node_info["kernelVersion"] = kernel
     api.strategic_patch(f"{path}/status", {"status": {
-        "nodeInfo": {"bootID": boot_id},
+        "nodeInfo": node_info,
         "conditions": [ready_condition("True", "KubeletReady", "kubelet is posting ready status")]}})
     api.merge_patch(path, {"metadata": {"annotations": {REBOOTING_ANNOTATION: None}}})
     log(f"{node}: back, boot id {boot_id}")
@@ -1210,17 +1226,30 @@ def cmd_sentinel(args: argparse.Namespace) -> int:
     info = load_info()
     if args.node not in info["nodes"]:
         raise TestbedError(f"no node {args.node}; nodes: {', '.join(info['nodes'])}")
-    sentinel = PATHS.sentinel(args.node)
-    pkgs = sentinel.with_name("reboot-required.pkgs")
+    state = NodeState(PATHS.root, args.node)
     if args.state == "on":
-        sentinel.parent.mkdir(parents=True, exist_ok=True)
-        # What Ubuntu's update-notifier writes after an unattended kernel upgrade.
-        sentinel.write_text("*** System restart required ***\n")
-        pkgs.write_text("linux-image-5.15.0-1052-azure\nlinux-base\n")
+        state.write_sentinel()
     else:
-        sentinel.unlink(missing_ok=True)
-        pkgs.unlink(missing_ok=True)
-    print(sentinel)
+        state.clear_sentinel()
+    print(state.sentinel)
+    return 0
+
+
+def cmd_updates(args: argparse.Namespace) -> int:
+    info = load_info()
+    if args.node not in info["nodes"]:
+        raise TestbedError(f"no node {args.node}; nodes: {', '.join(info['nodes'])}")
+    import apt_repo
+
+    state = NodeState(PATHS.root, args.node)
+    if args.update == "apt":
+        print(apt_repo.setup(state))
+        return 0
+    apt_repo.teardown(state)
+    if args.update == "kernel":
+        print(state.offer_kernel())
+    else:
+        state.withdraw_kernel()
     return 0
 
 
@@ -1282,6 +1311,11 @@ def parser() -> argparse.ArgumentParser:
     sentinel.add_argument("node")
     sentinel.add_argument("state", choices=("on", "off"))
     sentinel.set_defaults(func=cmd_sentinel)
+    updates = sub.add_parser("updates", help="what a node's package managers can install: the next kernel "
+                                             "(apt: as a real package for real apt), or none")
+    updates.add_argument("node")
+    updates.add_argument("update", choices=("kernel", "apt", "none"))
+    updates.set_defaults(func=cmd_updates)
     alert = sub.add_parser("alert", help="switch a Prometheus test alert firing (on) or inactive (off)")
     alert.add_argument("state", choices=("on", "off"))
     alert.add_argument("--name", default=ALERT_DEFAULT)

@@ -38,17 +38,32 @@ def unwrap(value: dict[str, Any]) -> Any:
     return value["__ansible_unsafe"] if set(value) == {"__ansible_unsafe"} else value
 
 
-def test_nodes_become_hosts_with_internal_ip_groups_and_facts(
+def internal_ip(testbed: Testbed, name: str) -> str:
+    return str(next(a.address for a in testbed.node(name).status.addresses if a.type == "InternalIP"))
+
+
+def test_by_default_every_node_is_reached_through_the_api_with_the_inventorys_kubeconfig(
         tmp_path: Path, testbed: Testbed, collections_root: Path) -> None:
-    config = write_config(tmp_path, testbed, "keyed_groups:\n  - key: nodepatch_node_image_version\n"
+    hostvars = inventory_list(write_config(tmp_path, testbed), collections_root)["_meta"]["hostvars"]
+    for name in testbed.nodes:
+        assert hostvars[name]["ansible_connection"] == "nodepatch.kube.node"
+        assert hostvars[name]["nodepatch_node_name"] == name
+        assert hostvars[name]["nodepatch_kube_kubeconfig"] == testbed.kubeconfig
+        assert "ansible_host" not in hostvars[name]
+
+
+def test_over_ssh_nodes_become_hosts_at_their_internal_ip_with_groups_and_facts(
+        tmp_path: Path, testbed: Testbed, collections_root: Path) -> None:
+    config = write_config(tmp_path, testbed, "node_connection: ssh\n"
+                                             "keyed_groups:\n  - key: nodepatch_node_image_version\n"
                                              "    prefix: image\ncompose:\n  kernel: nodepatch_kernel_version\n")
     listed = inventory_list(config, collections_root)
     hostvars = listed["_meta"]["hostvars"]
     assert sorted(hostvars) == sorted(testbed.nodes)
     for name in testbed.nodes:
         node = testbed.node(name)
-        internal_ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
-        assert hostvars[name]["ansible_host"] == internal_ip
+        assert hostvars[name]["ansible_host"] == internal_ip(testbed, name)
+        assert "ansible_connection" not in hostvars[name]
         assert hostvars[name]["nodepatch_boot_id"] == node.status.node_info.boot_id
         assert hostvars[name]["kernel"] == node.status.node_info.kernel_version
     assert sorted(listed["pool_nodepool1"]["hosts"]) == sorted(testbed.nodes)
@@ -63,7 +78,7 @@ def test_nodes_become_hosts_with_internal_ip_groups_and_facts(
 
 def test_a_playbook_targets_a_group_of_the_inventory(tmp_path: Path, testbed: Testbed,
                                                      run_playbook: PlaybookRunner) -> None:
-    config = write_config(tmp_path, testbed, "compose:\n  ansible_connection: \"'local'\"\n")
+    config = write_config(tmp_path, testbed, "node_connection: ssh\ncompose:\n  ansible_connection: \"'local'\"\n")
     playbook = tmp_path / "nodes.yml"
     playbook.write_text(
         "- hosts: pool_nodepool1\n  gather_facts: false\n  tasks:\n"
@@ -72,7 +87,7 @@ def test_a_playbook_targets_a_group_of_the_inventory(tmp_path: Path, testbed: Te
     proc = run_playbook(playbook, inventory=config)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in testbed.nodes:
-        assert f"NODE {name} 10." in proc.stdout
+        assert f"NODE {name} {internal_ip(testbed, name)} " in proc.stdout
 
 
 def test_an_unreachable_cluster_is_a_readable_inventory_error(tmp_path: Path, collections_root: Path) -> None:

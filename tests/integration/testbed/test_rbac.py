@@ -51,6 +51,26 @@ def test_access_review_matches_the_rbac_manifest(testbed: Testbed, group: str, r
     assert answer.status.allowed is allowed
 
 
+@pytest.mark.parametrize(("namespace", "resource", "subresource", "verb", "allowed"), [
+    ("nodepatch-system", "pods", "", "create", True),
+    ("nodepatch-system", "pods", "", "delete", True),
+    ("nodepatch-system", "pods", "", "watch", True),
+    ("nodepatch-system", "pods", "exec", "create", True),
+    ("nodepatch-system", "pods", "exec", "get", True),
+    ("nodepatch-system", "events", "", "list", True),
+    ("default", "pods", "", "create", False),
+    ("kube-system", "pods", "exec", "create", False),
+    ("nodepatch-system", "secrets", "", "get", False),
+])
+def test_node_pods_may_be_created_and_entered_only_in_the_agent_namespace(
+        testbed: Testbed, namespace: str, resource: str, subresource: str, verb: str, allowed: bool) -> None:
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        resource_attributes=client.V1ResourceAttributes(namespace=namespace, resource=resource,
+                                                        subresource=subresource, verb=verb)))
+    answer = client.AuthorizationV1Api(testbed.api_client(admin=False)).create_self_subject_access_review(review)
+    assert answer.status.allowed is allowed
+
+
 def test_patching_a_node_annotation_is_allowed(testbed: Testbed) -> None:
     core = testbed.core_v1(admin=False)
     node = testbed.nodes[-1]

@@ -13,7 +13,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
 from ansible_collections.nodepatch.kube.plugins.inventory import nodes as plugin
-from ansible_collections.nodepatch.kube.plugins.inventory.nodes import InventoryModule, node_groups
+from ansible_collections.nodepatch.kube.plugins.inventory.nodes import InventoryModule, api_connection_vars, node_groups
 
 FACTS = [
     {"name": "aks-1", "ready": True, "unschedulable": False, "agent_pool": "nodepool1", "os": "linux",
@@ -42,7 +42,7 @@ def test_populate_builds_hosts_groups_and_prefixed_vars(monkeypatch: pytest.Monk
     (ansible-inventory against the test bed)."""
     options: dict[str, t.Any] = {
         "host": "https://127.0.0.1:1", "api_key": "x", "label_selector": "kubernetes.io/os=linux",
-        "fact_prefix": "nodepatch_", "ansible_host_from_internal_ip": True, "strict": False,
+        "fact_prefix": "nodepatch_", "ansible_host_from_internal_ip": True, "strict": False, "node_connection": "ssh",
         # Expressions from a configuration file are trusted templates; these are marked the same way.
         "keyed_groups": [{"key": trust_as_template("nodepatch_kernel_version"), "prefix": "kernel"}],
         "groups": {"drain_first": trust_as_template("nodepatch_unschedulable")},
@@ -76,3 +76,12 @@ def test_populate_builds_hosts_groups_and_prefixed_vars(monkeypatch: pytest.Monk
     assert {host.name for host in groups["drain_first"].get_hosts()} == {"aks-2"}
     assert "zone_eastus_1" in groups and "pool_nodepool1" in groups and "role_agent" in groups
     assert any(name.startswith("kernel_5_15_0") for name in groups)
+
+
+def test_the_api_connection_gets_the_inventorys_options_but_not_its_token() -> None:
+    options = {"kubeconfig": "/etc/kube/prod", "context": "prod", "host": None, "api_key": "secret-token",
+               "validate_certs": False, "ca_cert": None, "client_cert": None, "client_key": None, "proxy": None}
+    assert api_connection_vars("aks-1", options) == {
+        "ansible_connection": "nodepatch.kube.node", "nodepatch_node_name": "aks-1",
+        "nodepatch_kube_kubeconfig": "/etc/kube/prod", "nodepatch_kube_context": "prod",
+        "nodepatch_kube_validate_certs": False}
