@@ -127,6 +127,27 @@ JobFactory = Callable[..., Job]
 
 
 @pytest.fixture
+def survey_answers() -> Callable[..., dict[str, Any]]:
+    """survey_answers(playbook, **answers) -> extra vars, as AWX builds them from the survey."""
+    return answers_from_survey
+
+
+def answers_from_survey(playbook: str, **answers: Any) -> dict[str, Any]:
+    """The extra vars AWX builds from playbooks/awx/<playbook>.survey.json: every default, `answers` instead where
+    given; a multiselect answer arrives as a list, a multiple choice (our yes/no questions) as a string."""
+    survey = json.loads((REPO / "playbooks" / "awx" / f"{playbook}.survey.json").read_text())
+    values: dict[str, Any] = {}
+    for item in survey["spec"]:
+        value = answers.pop(item["variable"], item["default"])
+        if item["type"] == "multiselect" and isinstance(value, str):
+            value = value.splitlines()
+        assert item["type"] != "integer" or item["min"] <= value <= item["max"], (item["variable"], value)
+        values[item["variable"]] = value
+    assert not answers, f"not questions of the {playbook} survey: {sorted(answers)}"
+    return values
+
+
+@pytest.fixture
 def job(collections_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobFactory]:
     """job(playbook, extravars, envvars=None, inventory=None, host_vars=None, **runner_options) -> Job.
 

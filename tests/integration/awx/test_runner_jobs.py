@@ -56,16 +56,18 @@ def kubeconfig_token(path: str) -> str:
     return str(users[0]["user"]["token"])
 
 
-def rollout_job(job: Any, cluster: Any, limit: list[str], **extravars: Any) -> Any:
+def rollout_job(job: Any, survey_answers: Any, cluster: Any, limit: list[str], answers: dict[str, Any] | None = None,
+                **extravars: Any) -> Any:
     """patch_and_reboot.yml as a job template would launch it: the plugin's inventory, the kubeconfig credential's
-    K8S_AUTH_KUBECONFIG, the survey's answers as extra vars, the template's limit and forks; host variables stand
-    in for the test bed's machines."""
+    K8S_AUTH_KUBECONFIG, the template's extra vars plus the survey's answers, the template's limit and forks; host
+    variables stand in for the test bed's machines."""
     return job(
         "patch_and_reboot.yml",
         {"patch_and_reboot_patch": False, "patch_and_reboot_report_dir": "{{ playbook_dir }}/nodepatch-reports",
          "safe_reboot_method": "command", "safe_reboot_command": "{{ nodepatch_testbed_reboot_command | split }}",
-         "safe_reboot_drain_timeout": 60, "safe_reboot_ready_timeout": 120, "safe_reboot_lock_wait_timeout": 120,
-         "safe_reboot_lock_wait_sleep": 1, **extravars},
+         "safe_reboot_ready_timeout": 120, "safe_reboot_lock_wait_timeout": 120, "safe_reboot_lock_wait_sleep": 1,
+         **extravars,
+         **survey_answers("patch_and_reboot", **{"safe_reboot_drain_timeout": 60, **(answers or {})})},
         envvars={"K8S_AUTH_KUBECONFIG": cluster.kubeconfig},
         inventory={"cluster.nodes.yml": {"plugin": "nodepatch.kube.nodes", "ansible_host_from_internal_ip": False}},
         host_vars={name: {"ansible_connection": "local", "nodepatch_sentinel_file": str(cluster.sentinel_path(name)),
@@ -81,11 +83,13 @@ def summary_lines(job: Any) -> list[str]:
 
 
 def test_a_rollout_job_succeeds_and_hands_its_summary_to_the_workflow_without_secrets(
-        cluster: Any, job: Any, receiver: Any) -> None:
+        cluster: Any, job: Any, survey_answers: Any, receiver: Any) -> None:
     needy, spare = cluster.nodes[1:3]
     cluster.sentinel(needy)
     before = cluster.boot_id(needy)
-    rollout = rollout_job(job, cluster, [needy, spare], safe_reboot_concurrency=2,
+    # The survey's "no" arrives as the string "false": it must not force a reboot of the spare node.
+    rollout = rollout_job(job, survey_answers, cluster, [needy, spare],
+                          answers={"safe_reboot_concurrency": 2, "safe_reboot_force_reboot": "false"},
                           safe_reboot_notify_webhooks=[{"url": receiver.url("/hooks/awx-s3cret-hook")}])
     result = rollout.run()
     assert (result.status, result.rc) == ("successful", 0), rollout.stdout()[-4000:]
@@ -127,12 +131,12 @@ def deploy_unevictable(testbed: Any, node: str) -> str:
 
 
 def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says_so(
-        cluster: Any, job: Any) -> None:
+        cluster: Any, job: Any, survey_answers: Any) -> None:
     node = cluster.nodes[0]
     cluster.sentinel(node)
     before = cluster.boot_id(node)
     namespace = deploy_unevictable(cluster, node)
-    first = rollout_job(job, cluster, [node], safe_reboot_drain_timeout=120)
+    first = rollout_job(job, survey_answers, cluster, [node], answers={"safe_reboot_drain_timeout": 120})
     drain_seen: list[float] = []
 
     def cancel() -> bool:
@@ -155,7 +159,7 @@ def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says
     finally:
         cluster.delete_namespace(namespace)
 
-    second = rollout_job(job, cluster, [node])
+    second = rollout_job(job, survey_answers, cluster, [node])
     result = second.run()
     assert (result.status, result.rc) == ("successful", 0), second.stdout()[-4000:]
     assert not cluster.core_v1().read_node(node).spec.unschedulable
@@ -171,19 +175,21 @@ def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says
 AKS_PLAYBOOK = "aks_auto_upgrade.yml"
 
 
-def aks_job(job: Any, emulator: Any, clusters: list[dict[str, Any]]) -> Any:
+def aks_job(job: Any, survey_answers: Any, emulator: Any, clusters: list[dict[str, Any]]) -> Any:
     """aks_auto_upgrade.yml with AWX's Azure Resource Manager credential: the service principal in AZURE_*."""
     return job(
         AKS_PLAYBOOK,
         {"aks_auto_upgrade_clusters": clusters,
-         "aks_auto_upgrade_auth": {"resource_manager_url": emulator.url, "authority_host": emulator.url}},
+         "aks_auto_upgrade_auth": {"resource_manager_url": emulator.url, "authority_host": emulator.url},
+         **survey_answers("aks_auto_upgrade")},
         envvars={"AZURE_SUBSCRIPTION_ID": emulator.subscription, "AZURE_CLIENT_ID": emulator.client_id,
                  "AZURE_SECRET": emulator.client_secret, "AZURE_TENANT": emulator.tenant,
                  "REQUESTS_CA_BUNDLE": str(emulator.ca_path), "NO_PROXY": "127.0.0.1,localhost"})
 
 
-def test_an_aks_job_publishes_one_row_per_cluster_and_never_the_client_secret(job: Any, emulator: Any) -> None:
-    run = aks_job(job, emulator, [
+def test_an_aks_job_publishes_one_row_per_cluster_and_never_the_client_secret(
+        job: Any, survey_answers: Any, emulator: Any) -> None:
+    run = aks_job(job, survey_answers, emulator, [
         {"resource_group": "rg-linux", "name": "aks-linux", "upgrade_channel": "patch",
          "node_os_upgrade_channel": "Unmanaged"}])
     result = run.run()
@@ -198,8 +204,9 @@ def test_an_aks_job_publishes_one_row_per_cluster_and_never_the_client_secret(jo
     assert emulator.client_secret in (Path(result.config.artifact_dir) / "command").read_text()
 
 
-def test_an_aks_job_with_a_refused_cluster_fails_and_still_hands_over_every_row(job: Any, emulator: Any) -> None:
-    run = aks_job(job, emulator, [
+def test_an_aks_job_with_a_refused_cluster_fails_and_still_hands_over_every_row(
+        job: Any, survey_answers: Any, emulator: Any) -> None:
+    run = aks_job(job, survey_answers, emulator, [
         {"resource_group": "rg-mixed", "name": "aks-windows", "node_os_upgrade_channel": "SecurityPatch"},
         {"resource_group": "rg-linux", "name": "aks-linux", "upgrade_channel": "rapid"}])
     result = run.run()
