@@ -127,6 +127,30 @@ JobFactory = Callable[..., Job]
 
 
 @pytest.fixture
+def inject_credential(tmp_path: Path) -> Callable[[str, Mapping[str, str]], dict[str, str]]:
+    """inject_credential(type_file, inputs) -> environment, as AWX applies a credential type's injectors: the
+    `file` template rendered with the inputs into a private file, then `env` rendered with tower.filename."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    def inject(type_file: str, inputs: Mapping[str, str]) -> dict[str, str]:
+        credential_type = yaml.safe_load((REPO / "docs" / "examples" / type_file).read_text())
+        required = credential_type["inputs"].get("required", [])
+        assert all(inputs.get(name) for name in required), f"{type_file} needs {required}"
+        jinja = SandboxedEnvironment(undefined=StrictUndefined)
+        namespace: dict[str, Any] = dict(inputs)
+        injectors = credential_type["injectors"]
+        if "file" in injectors:
+            private = tmp_path / f"credential-{uuid.uuid4().hex[:8]}"
+            private.write_text(jinja.from_string(injectors["file"]["template"]).render(namespace))
+            private.chmod(0o600)
+            namespace["tower"] = {"filename": str(private)}
+        return {name: jinja.from_string(value).render(namespace) for name, value in injectors.get("env", {}).items()}
+
+    return inject
+
+
+@pytest.fixture
 def survey_answers() -> Callable[..., dict[str, Any]]:
     """survey_answers(playbook, **answers) -> extra vars, as AWX builds them from the survey."""
     return answers_from_survey

@@ -105,3 +105,12 @@ def test_the_documented_ee_definition_is_the_checked_one_and_gives_a_build_conte
     assert "introspect.py introspect" in containerfile
     requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
     assert requirements == {"collections": [{"name": "nodepatch.kube", "version": ">=0.1.0"}]}
+
+
+def test_the_documented_credential_type_is_the_one_the_runner_jobs_inject() -> None:
+    source = REPO / "docs" / "examples" / "kubeconfig-credential-type.yml"
+    assert source.read_text().split("\n", 1)[1].strip() in (REPO / "docs" / "awx.md").read_text()
+    credential_type = yaml.safe_load(source.read_text())
+    assert credential_type["inputs"]["fields"][0] == {**credential_type["inputs"]["fields"][0], "id": "kubeconfig",
+                                                      "secret": True, "multiline": True}
+    assert credential_type["injectors"]["env"] == {"K8S_AUTH_KUBECONFIG": "{{ tower.filename }}"}

@@ -56,11 +56,20 @@ def kubeconfig_token(path: str) -> str:
     return str(users[0]["user"]["token"])
 
 
-def rollout_job(job: Any, survey_answers: Any, cluster: Any, limit: list[str], answers: dict[str, Any] | None = None,
-                **extravars: Any) -> Any:
-    """patch_and_reboot.yml as a job template would launch it: the plugin's inventory, the kubeconfig credential's
-    K8S_AUTH_KUBECONFIG, the template's extra vars plus the survey's answers, the template's limit and forks; host
-    variables stand in for the test bed's machines."""
+@pytest.fixture
+def rollout_job(job: Any, survey_answers: Any, inject_credential: Any) -> Any:
+    """rollout_job(cluster, limit, answers=None, **extravars) -> Job: patch_and_reboot.yml as a job template
+    launches it (see launch_rollout)."""
+    def make(cluster: Any, limit: list[str], answers: dict[str, Any] | None = None, **extravars: Any) -> Any:
+        return launch_rollout(job, survey_answers, inject_credential, cluster, limit, answers, **extravars)
+    return make
+
+
+def launch_rollout(job: Any, survey_answers: Any, inject_credential: Any, cluster: Any, limit: list[str],
+                   answers: dict[str, Any] | None = None, **extravars: Any) -> Any:
+    """The plugin's inventory, the documented kubeconfig credential type injected as AWX does, the template's extra
+    vars plus the survey's answers, the template's limit and forks; host variables stand in for the test bed's
+    machines."""
     return job(
         "patch_and_reboot.yml",
         {"patch_and_reboot_patch": False, "patch_and_reboot_report_dir": "{{ playbook_dir }}/nodepatch-reports",
@@ -68,7 +77,8 @@ def rollout_job(job: Any, survey_answers: Any, cluster: Any, limit: list[str], a
          "safe_reboot_ready_timeout": 120, "safe_reboot_lock_wait_timeout": 120, "safe_reboot_lock_wait_sleep": 1,
          **extravars,
          **survey_answers("patch_and_reboot", **{"safe_reboot_drain_timeout": 60, **(answers or {})})},
-        envvars={"K8S_AUTH_KUBECONFIG": cluster.kubeconfig},
+        envvars=inject_credential("kubeconfig-credential-type.yml",
+                                  {"kubeconfig": Path(cluster.kubeconfig).read_text()}),
         inventory={"cluster.nodes.yml": {"plugin": "nodepatch.kube.nodes", "ansible_host_from_internal_ip": False}},
         host_vars={name: {"ansible_connection": "local", "nodepatch_sentinel_file": str(cluster.sentinel_path(name)),
                           "nodepatch_testbed_reboot_command": f"{cluster.reboot_command} {name}"}
@@ -83,12 +93,12 @@ def summary_lines(job: Any) -> list[str]:
 
 
 def test_a_rollout_job_succeeds_and_hands_its_summary_to_the_workflow_without_secrets(
-        cluster: Any, job: Any, survey_answers: Any, receiver: Any) -> None:
+        cluster: Any, rollout_job: Any, receiver: Any) -> None:
     needy, spare = cluster.nodes[1:3]
     cluster.sentinel(needy)
     before = cluster.boot_id(needy)
     # The survey's "no" arrives as the string "false": it must not force a reboot of the spare node.
-    rollout = rollout_job(job, survey_answers, cluster, [needy, spare],
+    rollout = rollout_job(cluster, [needy, spare],
                           answers={"safe_reboot_concurrency": 2, "safe_reboot_force_reboot": "false"},
                           safe_reboot_notify_webhooks=[{"url": receiver.url("/hooks/awx-s3cret-hook")}])
     result = rollout.run()
@@ -131,12 +141,12 @@ def deploy_unevictable(testbed: Any, node: str) -> str:
 
 
 def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says_so(
-        cluster: Any, job: Any, survey_answers: Any) -> None:
+        cluster: Any, rollout_job: Any) -> None:
     node = cluster.nodes[0]
     cluster.sentinel(node)
     before = cluster.boot_id(node)
     namespace = deploy_unevictable(cluster, node)
-    first = rollout_job(job, survey_answers, cluster, [node], answers={"safe_reboot_drain_timeout": 120})
+    first = rollout_job(cluster, [node], answers={"safe_reboot_drain_timeout": 120})
     drain_seen: list[float] = []
 
     def cancel() -> bool:
@@ -159,7 +169,7 @@ def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says
     finally:
         cluster.delete_namespace(namespace)
 
-    second = rollout_job(job, survey_answers, cluster, [node])
+    second = rollout_job(cluster, [node])
     result = second.run()
     assert (result.status, result.rc) == ("successful", 0), second.stdout()[-4000:]
     assert not cluster.core_v1().read_node(node).spec.unschedulable
