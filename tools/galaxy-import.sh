@@ -5,7 +5,7 @@
 # 0 even when the import failed. Runs in a fresh network namespace when the user may create one, which proves it
 # needs no network; elsewhere it runs as it is.
 set -euo pipefail
-tarball=${1:?usage: tools/galaxy-import.sh nodepatch-kube-X.Y.Z.tar.gz}
+tarball=$(realpath "${1:?usage: tools/galaxy-import.sh nodepatch-kube-X.Y.Z.tar.gz}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export GALAXY_IMPORTER_TMP_ROOT_DIR=$work GALAXY_IMPORTER_ANSIBLE_LOCAL_TMP=$work/ansible-tmp
@@ -14,7 +14,8 @@ isolate=()
 if unshare --net true 2>/dev/null; then
   isolate=(unshare --net --)
 fi
-"${isolate[@]}" python -m galaxy_importer.main "$tarball" >"$work/log" 2>&1 || true
+# It leaves importer_result.json in its working directory.
+(cd "$work" && "${isolate[@]}" python -m galaxy_importer.main "$tarball") >"$work/log" 2>&1 || true
 grep -v '^Loading ' "$work/log"
 if grep -q -E '^(WARNING|ERROR)|Traceback' "$work/log" || ! grep -q '^Importer processing completed successfully' "$work/log"; then
   echo "galaxy-importer: the import of $tarball is not clean (see above)"
