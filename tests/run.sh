@@ -61,7 +61,25 @@ stage_lint() {
     ansible-lint --offline --profile production roles playbooks)
 }
 
-# The collection as users get it: built tarball, installed, every module documented, a module answering.
+# ansible-doc -t role renders the role from the installed collection, with every option of its argument spec.
+role_doc_shows_spec() {
+  local installed=$1 role=$2
+  ANSIBLE_COLLECTIONS_PATH="$installed" ansible-doc -t role "nodepatch.kube.$role" >/dev/null || return 1
+  ANSIBLE_COLLECTIONS_PATH="$installed" ansible-doc -t role --json "nodepatch.kube.$role" | python -c '
+import json, sys, yaml
+role = sys.argv[1]
+shown = json.load(sys.stdin)[f"nodepatch.kube.{role}"]["entry_points"]
+with open(f"roles/{role}/meta/argument_specs.yml") as spec_file:
+    spec = yaml.safe_load(spec_file)["argument_specs"]
+for entry, want in spec.items():
+    got, declared = set(shown[entry].get("options", {})), set(want.get("options", {}))
+    if got != declared:
+        sys.exit(f"{role}/{entry}: ansible-doc shows {sorted(got)}, the spec declares {sorted(declared)}")
+' "$role"
+}
+
+# The collection as users get it: built tarball, installed, every module and role documented, a module answering,
+# the import checks of Galaxy / Automation Hub, the changelog fragments.
 stage_collection() {
   local work
   work=$(mktemp -d)
@@ -74,6 +92,13 @@ stage_collection() {
       || { echo "ansible-doc nodepatch.kube.$module failed"; return 1; }
   done
   echo "ansible-doc renders: $(echo "$modules" | tr '\n' ' ')"
+  local role
+  for role in $(find roles -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort); do
+    role_doc_shows_spec "$work/installed" "$role" || { echo "ansible-doc -t role nodepatch.kube.$role failed"; return 1; }
+  done
+  echo "ansible-doc -t role renders every option of: $(find roles -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort | tr '\n' ' ')"
+  tools/galaxy-import.sh "$work"/nodepatch-kube-*.tar.gz || return 1
+  antsibull-changelog lint || { echo "antsibull-changelog lint found problems"; return 1; }
   touch "$work/sentinel"
   ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible localhost -e ansible_python_interpreter="$venv/bin/python" \
     -m nodepatch.kube.reboot_required -a "sentinel_file=$work/sentinel" | tee "$work/answer"

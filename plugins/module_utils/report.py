@@ -146,6 +146,7 @@ def node_row(record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "boot_id_before": record.get("boot_id_before"),
         "boot_id_after": record.get("boot_id_after"),
         "was_unschedulable": bool(record.get("was_unschedulable")),
+        "resumed": bool(record.get("resumed")),
         "lock_wait_seconds": span(timeline, "lock_requested", "lock_acquired"),
         "drain_seconds": span(timeline, "drain_started", "drain_finished"),
         "down_seconds": span(timeline, "reboot_started", "node_ready"),
@@ -224,6 +225,8 @@ def summarise(rows: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
         "pods_evicted": sum(row["pods_evicted"] for row in rows),
         "failed_nodes": [row["node"] for row in rows if row["result"] == "failed"],
         "blocked_nodes": [row["node"] for row in rows if row["result"] == "blocked"],
+        # nodes an earlier run had marked and left (cancelled, killed, crashed): this run finished them
+        "resumed_nodes": [row["node"] for row in rows if row["resumed"]],
     }
 
 
@@ -271,8 +274,15 @@ def summary_line(summary: t.Mapping[str, t.Any]) -> str:
             f"{summary['failed']} failed, {summary['not_needed']} not needed")
     if summary["skipped"]:
         text += f", {summary['skipped']} skipped"
-    return (f"{text}; wall time {duration_text(summary['wall_seconds'])}; at most "
+    text = (f"{text}; wall time {duration_text(summary['wall_seconds'])}; at most "
             f"{summary['max_concurrent_reboots']} rebooting at once; {summary['pods_evicted']} pods evicted")
+    if summary["resumed_nodes"]:
+        text += f"; {resumed_text(summary['resumed_nodes'])}"
+    return text
+
+
+def resumed_text(nodes: t.Sequence[str]) -> str:
+    return f"an earlier run was interrupted (cancelled or killed) while rebooting {', '.join(nodes)}: finished here"
 
 
 def render_json(title: str, rows: t.Sequence[t.Mapping[str, t.Any]], summary: t.Mapping[str, t.Any]) -> str:
@@ -453,6 +463,8 @@ def status_banner(rows: t.Sequence[t.Mapping[str, t.Any]], summary: t.Mapping[st
     else:
         kind, head = "ok", "Roll-out finished: every node that needed a reboot was rebooted"
     items = [f"<li><b>{esc(row['node'])}</b> {esc(bar_note(row, limit=400))}</li>" for row in failed + blocked]
+    if summary["resumed_nodes"]:
+        items.append(f"<li>{esc(resumed_text(summary['resumed_nodes']))}</li>")
     return (f'<div class="status {kind}">{esc(head)}' + (f"<ul>{''.join(items)}</ul>" if items else "")
             + "</div>")
 

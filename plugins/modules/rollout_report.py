@@ -27,8 +27,9 @@ options:
     description:
       - One record per node - node, host, needed, reasons, blocked, blocked_reasons, result (rebooted, not-needed,
         blocked, failed, skipped), error, pods_evicted, kernel_before, kernel_after, boot_id_before, boot_id_after,
-        was_unschedulable, and a timeline of epoch seconds in UTC (started, lock_requested, lock_acquired,
-        drain_started, drain_finished, reboot_started, node_ready, uncordoned, lock_released, finished).
+        was_unschedulable, resumed (the node carried the marks of an earlier run that did not finish it), and a
+        timeline of epoch seconds in UTC (started, lock_requested, lock_acquired, drain_started, drain_finished,
+        reboot_started, node_ready, uncordoned, lock_released, finished).
       - Any key may be missing - a node that was not needed has only started and finished, a failed node stops
         where it failed. Timeline values may also be numeric strings or ISO 8601 timestamps; others are left out
         with a warning.
@@ -92,12 +93,14 @@ summary:
     - C(max_concurrent_reboots) is the most nodes between reboot started and Ready at one instant,
       C(max_concurrent_disrupted) the most between drain started and uncordoned, C(max_concurrent_lock_holders)
       the most between lock acquired and released.
+    - C(resumed_nodes) are the nodes an earlier run had started to reboot and left (a cancelled or killed job);
+      the summary line and the HTML status name them.
   returned: always
   type: dict
   sample: {nodes: 5, rebooted: 3, failed: 0, blocked: 1, not_needed: 1, skipped: 0, other: 0, needed: 4,
            started: 1732320000.0, finished: 1732320181.5, wall_seconds: 181.5, max_concurrent_reboots: 1,
            max_concurrent_disrupted: 1, max_concurrent_lock_holders: 1, pods_evicted: 12, failed_nodes: [],
-           blocked_nodes: [worker-4]}
+           blocked_nodes: [worker-4], resumed_nodes: []}
 nodes:
   description:
     - One row per node in the order the nodes started - the record's fields, the timeline as epoch seconds, and

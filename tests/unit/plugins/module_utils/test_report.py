@@ -185,3 +185,13 @@ def test_durations_read_compactly(seconds: float | None, text: str) -> None:
 def test_a_record_that_is_not_a_dictionary_is_refused() -> None:
     with pytest.raises(TypeError, match="must be a dictionary"):
         report.node_row(["n1"])  # type: ignore[arg-type]
+
+
+def test_a_node_left_by_an_interrupted_run_is_named_as_resumed() -> None:
+    rows, summary = report.build([rebooted("n1", T0, resumed=True), not_needed("n2", T0 + 1)])
+    assert summary["resumed_nodes"] == ["n1"]
+    assert report.summary_line(summary).endswith(
+        "an earlier run was interrupted (cancelled or killed) while rebooting n1: finished here")
+    assert "interrupted (cancelled or killed) while rebooting n1" in report.render_html("x", rows, summary)
+    _rows, plain = report.build([rebooted("n1", T0)])
+    assert plain["resumed_nodes"] == [] and "interrupted" not in report.summary_line(plain)
