@@ -128,7 +128,7 @@ notes:
   - A command entered through the pod ends with the pod. Start a reboot detached (role
     C(nodepatch.kube.safe_reboot) with method C(api) does); keep C(async) tasks shorter than half the deadline.
 requirements:
-  - kubernetes >= 29.0.0 (Python library, on the controller)
+  - kubernetes >= 36.0.0 (Python library, on the controller)
 """
 
 EXAMPLES = r"""
@@ -162,7 +162,7 @@ from ansible.plugins.connection import ConnectionBase
 from ansible.utils.display import Display
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import HAS_KUBERNETES, KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import NodePods, PodSettings, start_reaper
 
 display = Display()
@@ -197,7 +197,7 @@ class Connection(ConnectionBase):
     def _client(self) -> KubeClient:
         if not HAS_KUBERNETES:
             raise AnsibleError("the nodepatch.kube.node connection needs the kubernetes Python library on the "
-                               "controller (pip install kubernetes)")
+                               f"controller: {KUBERNETES_IMPORT_ERROR}")
         return KubeClient.from_params(self._params())
 
     def _connect(self) -> Connection:

@@ -82,7 +82,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import HAS_KUBERNETES, KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.nodes import list_nodes
 
 CONNECTION_OPTIONS = ("kubeconfig", "context", "host", "api_key", "validate_certs", "ca_cert", "client_cert",
@@ -139,8 +139,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _fetch(self) -> list[dict[str, t.Any]]:
         if not HAS_KUBERNETES:
-            raise AnsibleError("the nodepatch.kube.nodes inventory needs the kubernetes Python library "
-                               "(pip install kubernetes)")
+            raise AnsibleError("the nodepatch.kube.nodes inventory needs the kubernetes Python library: "
+                               f"{KUBERNETES_IMPORT_ERROR}")
         params = self._auth_options()
         try:
             return list_nodes(KubeClient.from_params(params), label_selector=self.get_option("label_selector"))

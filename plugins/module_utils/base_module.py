@@ -24,8 +24,10 @@ class NodepatchModule:
         spec.update(argument_spec)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         if import_error is not None:
-            self.module.fail_json(msg=missing_required_lib(library or str(import_error)),
-                                  exception=str(import_error))
+            # A library that imports but is too old says so itself; "failed to import" would mislead.
+            message = (str(import_error) if getattr(import_error, "unsupported_version", False)
+                       else missing_required_lib(library or str(import_error)))
+            self.module.fail_json(msg=message, exception=str(import_error))
 
     @property
     def params(self) -> dict[str, t.Any]:

@@ -34,6 +34,42 @@ except ImportError as import_error:  # pragma: no cover - reported by KubeModule
         reason = ""
         body = None
 
+# kubernetes 29.0.0 to 35.x refuse the `_content_type` keyword the merge patches of the drain and the lock need.
+MINIMUM_KUBERNETES = (36, 0, 0)
+
+
+class UnsupportedLibraryError(ImportError):
+    """The library imports, but its version is older than the collection supports."""
+
+    unsupported_version = True
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a version string: '36.0.0b1' -> (36, 0, 0)."""
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+    return tuple(numbers)
+
+
+def unsupported_kubernetes(installed: str) -> UnsupportedLibraryError | None:
+    if version_tuple(installed) >= MINIMUM_KUBERNETES:
+        return None
+    required = ".".join(str(number) for number in MINIMUM_KUBERNETES)
+    return UnsupportedLibraryError(
+        f"the Python library kubernetes {installed} is installed on the controller, nodepatch.kube needs "
+        f"kubernetes>={required}: upgrade it in the Python that runs the modules (pip install 'kubernetes>={required}')")
+
+
+if HAS_KUBERNETES:
+    import kubernetes as _kubernetes_package
+
+    KUBERNETES_IMPORT_ERROR = unsupported_kubernetes(str(getattr(_kubernetes_package, "__version__", "0")))
+    HAS_KUBERNETES = KUBERNETES_IMPORT_ERROR is None
+
 T = t.TypeVar("T")
 
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"

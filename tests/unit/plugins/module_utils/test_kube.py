@@ -19,6 +19,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     api_error,
     forbidden_hint,
     is_transient,
+    unsupported_kubernetes,
+    version_tuple,
 )
 
 
@@ -227,3 +229,21 @@ def test_parallel_requests_get_a_pooled_connection_each(tmp_path: t.Any) -> None
     assert parallel.api_client.configuration.connection_pool_maxsize == 41
     assert serial.api_client.configuration.connection_pool_maxsize >= 2
     assert parallel.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 41
+
+
+@pytest.mark.parametrize("installed", ["29.0.0", "35.0.0", "35.99.1"])
+def test_a_kubernetes_client_older_than_36_is_refused_naming_installed_and_required(installed: str) -> None:
+    error = unsupported_kubernetes(installed)
+    assert error is not None and error.unsupported_version
+    assert f"kubernetes {installed} is installed" in str(error)
+    assert "kubernetes>=36.0.0" in str(error)
+
+
+@pytest.mark.parametrize("installed", ["36.0.0", "37.0.2", "40.1.0b1"])
+def test_a_kubernetes_client_from_36_on_is_accepted(installed: str) -> None:
+    assert unsupported_kubernetes(installed) is None
+
+
+def test_version_tuple_reads_the_leading_release() -> None:
+    assert version_tuple("36.0.0b1") == (36, 0, 0)
+    assert version_tuple("37.0") == (37, 0)
