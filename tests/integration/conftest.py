@@ -196,6 +196,17 @@ class Testbed:
 
     # ------------------------------------------------------------------------------------------ helpers
 
+    def lock_holders(self, namespace: str = "kube-system", daemonset: str = "kured",
+                     annotation: str = "weave.works/kured-node-lock") -> list[str]:
+        """The node IDs in kured's lock annotation, single or multi form, as the API server has it now."""
+        raw = (self.apps_v1().read_namespaced_daemon_set(daemonset, namespace).metadata.annotations or {}).get(annotation)
+        if not raw:
+            return []
+        value = json.loads(raw)
+        if "locks" in value:
+            return [entry["nodeID"] for entry in value["locks"] or []]
+        return [value["nodeID"]] if value.get("nodeID") else []
+
     def create_namespace(self, prefix: str = "np-test") -> str:
         """A fresh namespace, returned once its `default` ServiceAccount exists (pods are refused before)."""
         from kubernetes import client

@@ -7,7 +7,6 @@ inventory plugin, the kubeconfig and the Azure service principal as the credenti
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,6 @@ import yaml
 LOCK_ANNOTATION = "weave.works/kured-node-lock"
 IN_PROGRESS = "weave.works/kured-reboot-in-progress"
 NAMESPACE_PREFIX = "np-awx"
-
-
-def lock_holders(testbed: Any) -> list[str]:
-    raw = (testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system").metadata.annotations or {}).get(
-        LOCK_ANNOTATION)
-    if not raw:
-        return []
-    value = json.loads(raw)
-    if "locks" in value:
-        return [entry["nodeID"] for entry in value["locks"] or []]
-    return [value["nodeID"]] if value.get("nodeID") else []
 
 
 @pytest.fixture
@@ -165,7 +153,7 @@ def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says
         leftovers = first.end_leftovers()
         print(f"processes of the cancelled job still running after runner returned: {len(leftovers)}")
         assert cluster.core_v1().read_node(node).spec.unschedulable, "the cancel left the node cordoned, as expected"
-        assert lock_holders(cluster) == [node]
+        assert cluster.lock_holders() == [node]
     finally:
         cluster.delete_namespace(namespace)
 
@@ -174,7 +162,7 @@ def test_a_job_cancelled_mid_drain_is_finished_by_the_next_job_whose_report_says
     assert (result.status, result.rc) == ("successful", 0), second.stdout()[-4000:]
     assert not cluster.core_v1().read_node(node).spec.unschedulable
     assert IN_PROGRESS not in (cluster.core_v1().read_node(node).metadata.annotations or {})
-    assert lock_holders(cluster) == []
+    assert cluster.lock_holders() == []
     assert cluster.boot_id(node) != before
     summary = second.stats_artifact()["rollout_summary"]
     assert summary["resumed_nodes"] == [node] and summary["rebooted"] == 1

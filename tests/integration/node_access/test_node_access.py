@@ -83,17 +83,6 @@ def playbook(tmp_path: Path, plays: list[dict[str, Any]]) -> Path:
     return path
 
 
-def lock_holders(testbed: Testbed) -> list[str]:
-    daemonset = testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
-    raw = (daemonset.metadata.annotations or {}).get(LOCK_ANNOTATION)
-    if not raw:
-        return []
-    value = json.loads(raw)
-    if "locks" in value:
-        return [entry["nodeID"] for entry in value["locks"] or []]
-    return [value["nodeID"]] if value.get("nodeID") else []
-
-
 @pytest.fixture
 def clean(bed: Testbed) -> Iterator[Testbed]:
     """No sentinel, every node schedulable and Ready, the lock free, no node pod: before and after."""
@@ -205,7 +194,7 @@ def test_the_whole_rollout_patches_and_reboots_through_the_api_only(
         assert not node.spec.unschedulable and IN_PROGRESS not in (node.metadata.annotations or {})
         assert not clean.sentinel_path(name).exists()
     assert {name: clean.boot_id(name) for name in untouched} == {name: boots[name] for name in untouched}
-    assert lock_holders(clean) == []
+    assert clean.lock_holders() == []
     report = json.loads((tmp_path / "nodepatch-reports" / "rollout.json").read_text())
     results = {node["node"]: node["result"] for node in report["nodes"]}
     assert results == {**{name: "rebooted" for name in rolled}, **{name: "not-needed" for name in untouched}}
@@ -267,7 +256,7 @@ def test_a_killed_rollout_is_finished_by_the_rerun_which_removes_the_leftover_po
             os.kill(pid, signal.SIGKILL)
         time.sleep(2)
         assert [pod.metadata.name for pod in node_pods(clean)] == [leftover.metadata.name]
-        assert lock_holders(clean) == [node]
+        assert clean.lock_holders() == [node]
     finally:
         clean.delete_namespace(namespace)
     proc2 = run_playbook("playbooks/patch_and_reboot.yml", rollout_vars(clean, node, patch_and_reboot_patch=False),
@@ -275,7 +264,7 @@ def test_a_killed_rollout_is_finished_by_the_rerun_which_removes_the_leftover_po
     assert proc2.returncode == 0, proc2.stdout[-6000:] + proc2.stderr[-3000:]
     assert clean.boot_id(node) != boot
     assert not clean.node(node).spec.unschedulable
-    assert lock_holders(clean) == []
+    assert clean.lock_holders() == []
     names = [pod.metadata.name for pod in node_pods(clean)]
     assert leftover.metadata.name not in names
     wait_no_node_pods(clean)
@@ -331,7 +320,7 @@ def test_without_pods_exec_the_error_names_it_and_nothing_is_cordoned_or_locked(
     assert re.search(r"may not (get|create) pods/exec \(API group core\) in namespace", proc.stdout), \
         proc.stdout[-4000:]
     assert not clean.node(node).spec.unschedulable
-    assert lock_holders(clean) == []
+    assert clean.lock_holders() == []
     wait_no_node_pods(clean)
 
 

@@ -21,17 +21,6 @@ IN_PROGRESS = "weave.works/kured-reboot-in-progress"
 PLAYBOOK = "playbooks/patch_and_reboot.yml"
 
 
-def lock_holders(testbed) -> list[str]:
-    daemonset = testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
-    raw = (daemonset.metadata.annotations or {}).get(LOCK_ANNOTATION)
-    if not raw:
-        return []
-    value = json.loads(raw)
-    if "locks" in value:
-        return [entry["nodeID"] for entry in value["locks"] or []]
-    return [value["nodeID"]] if value.get("nodeID") else []
-
-
 class Watcher:
     """Counts, every 100 ms, the nodes down for a reboot (cordoned with kured's in-progress mark, or NotReady)
     and the holders of the lock; keeps the maxima."""
@@ -54,7 +43,7 @@ class Watcher:
                 if IN_PROGRESS in annotations or ready != "True":
                     rebooting += 1
             self.max_rebooting = max(self.max_rebooting, rebooting)
-            self.max_holders = max(self.max_holders, len(lock_holders(self.testbed)))
+            self.max_holders = max(self.max_holders, len(self.testbed.lock_holders()))
             self.samples += 1
             self._stop.wait(0.1)
 
@@ -118,7 +107,7 @@ def assert_cluster_settled(testbed, cordoned: frozenset[str] = frozenset()) -> N
         node = core.read_node(name)
         assert bool(node.spec.unschedulable) == (name in cordoned), f"{name}: unschedulable={node.spec.unschedulable}"
         assert IN_PROGRESS not in (node.metadata.annotations or {}), f"{name} still marked as rebooting"
-    assert lock_holders(testbed) == []
+    assert testbed.lock_holders() == []
 
 
 def report(tmp_path: Path) -> dict[str, Any]:
@@ -250,7 +239,7 @@ def test_a_rollout_killed_during_the_drain_is_finished_by_the_next_run(cluster, 
         os.killpg(playbook.pid, signal.SIGKILL)
         playbook.wait()
     assert cluster.core_v1().read_node(first).spec.unschedulable, "the kill left the node cordoned, as a crash would"
-    assert lock_holders(cluster) == [first]
+    assert cluster.lock_holders() == [first]
     cluster.delete_namespace(namespace)
     proc = run_rollout(run_playbook, cluster, tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:]
