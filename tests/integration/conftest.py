@@ -528,3 +528,26 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --------------------------------------------------------------------------------------------------- ARM emulator
+
+
+@pytest.fixture(scope="session")
+def emulator_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The local HTTPS emulator of the Azure endpoints, one per session for the AKS and AWX suites alike."""
+    sys.path.insert(0, str(REPO / "tests" / "testbed"))
+    from azure_emulator import Emulator
+
+    emulator = Emulator(workdir=tmp_path_factory.mktemp("azure-emulator")).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulator_session: Any) -> Any:
+    """The emulator with its seeded clusters as at start, and an empty request log."""
+    emulator_session.reset()
+    return emulator_session

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,6 @@ from azure_emulator import Emulator  # noqa: E402
 from azure_emulator import seeds as emulator_seeds  # noqa: E402
 
 SECRET = emulator_seeds.CLIENT_SECRET
-
-
-@pytest.fixture(scope="session")
-def emulator_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emulator = Emulator(workdir=tmp_path_factory.mktemp("azure-emulator")).start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(emulator_session: Emulator) -> Emulator:
-    emulator_session.reset()
-    return emulator_session
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "testbed"))
 
-from azure_emulator import Emulator  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -217,18 +216,3 @@ def job(collections_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     yield make
     for made in jobs:
         made.end_leftovers()
-
-
-@pytest.fixture(scope="session")
-def arm_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    emulator = Emulator(workdir=tmp_path_factory.mktemp("awx-azure-emulator")).start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(arm_emulator: Emulator) -> Emulator:
-    arm_emulator.reset()
-    return arm_emulator
