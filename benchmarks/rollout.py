@@ -232,7 +232,7 @@ def kured_default_period(nodes: int, concurrency: int, hold_s: float, period_s: 
         checks = sorted((rng.uniform(0, period_s), node) for node in range(nodes))
         releases: list[float] = []  # when each place taken so far is given back
         done = 0.0
-        pending = [(moment, node) for moment, node in checks]
+        pending = list(checks)
         while pending:
             pending.sort()
             moment, node = pending.pop(0)

@@ -68,10 +68,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     plan = item.config.stash.get(KURED_PLAN, [])
-    done = next((index for index, (nodeid, _) in enumerate(plan) if nodeid == item.nodeid), None)
+    done = next((index for index, (nodeid, _groups) in enumerate(plan) if nodeid == item.nodeid), None)
     if done is None or not _KURED or _KURED[0].error is not None:
         return
-    rest = [groups for _, groups in plan[done + 1:]]
+    rest = [groups for _nodeid, groups in plan[done + 1:]]
     if rest:
         _KURED[0].prepare(rest)  # a peer changing groups restarts now, not when the next test needs it
     else:
@@ -324,7 +324,7 @@ def kured_session(testbed: Testbed, request: pytest.FixtureRequest) -> Iterator[
     peers = KuredPeers(testbed.state_dir, testbed.nodes)
     _KURED.append(peers)
     if testbed.simulated:
-        peers.prepare([groups for _, groups in request.config.stash.get(KURED_PLAN, [])])
+        peers.prepare([groups for _nodeid, groups in request.config.stash.get(KURED_PLAN, [])])
     else:
         peers.error = "kured peers need the simulated test bed (they reboot nodes with its reboot command)"
     try:

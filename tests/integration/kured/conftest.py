@@ -100,7 +100,7 @@ class Watcher:
     def last_released_by(self, holder: str) -> float | None:
         """When `holder` left the lock for the last time (None if it still holds it or never held it)."""
         released = None
-        for (_, before), (moment, after) in zip(self.transitions, self.transitions[1:]):
+        for (_moment, before), (moment, after) in zip(self.transitions, self.transitions[1:]):
             if holder in before and holder not in after:
                 released = moment
         return None if self.transitions and holder in self.transitions[-1][1] else released
@@ -205,7 +205,7 @@ class Chains:
     started: float = field(default_factory=time.monotonic)
 
     def chain(self, *steps: tuple[str, Callable[[], dict[str, Any]]]) -> None:
-        for name, _ in steps:
+        for name, _step in steps:
             self.steps[name] = Step(name)
 
         def run() -> None:
