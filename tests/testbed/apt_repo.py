@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime
 import gzip
 import hashlib
+import os
 import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from node_state import NodeState, kernel_packages
@@ -127,4 +129,9 @@ def setup(state: NodeState) -> str:
     shutil.rmtree(build)
     (apt / "sources.list.d" / "nodepatch.list").write_text(f"deb [trusted=yes] file:{repo} ./\n")
     sandbox_partials(apt)
+    # The node's package lists predate the new kernel (its last `apt-get update` ran before the package was
+    # published): without this, apt's cache_valid_time (os_patch asks for 3600 s) would trust the empty lists.
+    stale = time.time() - 2 * 86400
+    os.utime(apt / "lib" / "lists", (stale, stale))
+    (apt / "lib" / "periodic" / "update-success-stamp").unlink(missing_ok=True)
     return offered

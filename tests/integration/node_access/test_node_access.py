@@ -353,3 +353,38 @@ def test_a_node_that_does_not_exist_is_named(clean: Testbed, tmp_path: Path, run
     proc = run_playbook(probe, inventory=write_inventory(tmp_path, clean, nodepatch_node_name="aks-gone-vmss000009"))
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "node aks-gone-vmss000009 does not exist in the cluster" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------ os_patch, real apt
+
+
+def test_os_patch_with_real_apt_installs_the_kernel_package_and_the_reboot_reports_its_kernel(
+        clean: Testbed, tmp_path: Path, run_playbook: PlaybookRunner) -> None:
+    """apt-get, dpkg and libapt for real on one node (its own dpkg database and a local repository, tests/testbed/
+    apt_repo.py): os_patch installs the newer kernel package, whose postinst writes the sentinel as Ubuntu's do; a
+    second run changes nothing; the roll-out's reboot then boots the installed kernel."""
+    node = clean.nodes[3]
+    kernel = clean._cli("updates", node, "apt").stdout.strip()  # noqa: SLF001
+    try:
+        inventory = write_inventory(tmp_path, clean)
+        patch = playbook(tmp_path, [{"hosts": node, "gather_facts": False,
+                                     "roles": [{"role": "nodepatch.kube.os_patch"}]}])
+        first = run_playbook(patch, inventory=inventory)
+        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+        assert re.search(rf"{re.escape(node)}\s*:\s*ok=\d+\s+changed=[1-9]", first.stdout), first.stdout[-3000:]
+        assert clean.sentinel_path(node).exists(), "the kernel package's postinst wrote no /var/run/reboot-required"
+        dpkg_log = Path(clean.info["node_roots"][node]) / "apt" / "dpkg.log"
+        assert re.search(r" (upgrade|install) linux-image-azure", dpkg_log.read_text()), dpkg_log.read_text()[-2000:]
+        second = run_playbook(patch, inventory=inventory)
+        assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
+        assert re.search(rf"{re.escape(node)}\s*:\s*ok=\d+\s+changed=0", second.stdout), second.stdout[-3000:]
+        boot = clean.boot_id(node)
+        rollout = run_playbook("playbooks/patch_and_reboot.yml", rollout_vars(clean, node, patch_and_reboot_patch=False),
+                               inventory=inventory, env={"PWD": str(tmp_path)})
+        assert rollout.returncode == 0, rollout.stdout[-6000:] + rollout.stderr[-3000:]
+        booted = clean.node(node).status.node_info
+        assert booted.boot_id != boot and booted.kernel_version == kernel
+        assert not clean.sentinel_path(node).exists()
+    finally:
+        clean._cli("updates", node, "none")  # noqa: SLF001
+    wait_no_node_pods(clean)
