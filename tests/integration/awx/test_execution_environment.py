@@ -69,7 +69,7 @@ def test_introspection_finds_exactly_the_collections_python_and_system_requireme
         assert requirement_lines(introspected[kind]) == requirement_lines(source), kind
         assert all(f"- '{line}'" in docs for line in lines), f"docs/awx.md must show what introspection gives: {lines}"
     names = [re.split(r"[<>=!~ \[]", line, maxsplit=1)[0] for line in requirement_lines(introspected["python"])]
-    assert names == ["kubernetes", "azure-identity", "azure-mgmt-containerservice", "jmespath"]
+    assert names == ["kubernetes", "azure-identity", "azure-mgmt-containerservice", "cryptography", "jmespath"]
 
 
 def test_the_introspected_python_requirements_resolve_on_the_package_index(introspected, tmp_path) -> None:
@@ -79,7 +79,7 @@ def test_the_introspected_python_requirements_resolve_on_the_package_index(intro
     chosen = {item["metadata"]["name"].lower(): item["metadata"]["version"]
               for item in json.loads(report.read_text())["install"]}
     print("resolved: " + ", ".join(f"{name}=={version}" for name, version in sorted(chosen.items())))
-    assert {"kubernetes", "azure-identity", "azure-mgmt-containerservice", "jmespath"} <= set(chosen)
+    assert {"kubernetes", "azure-identity", "azure-mgmt-containerservice", "cryptography", "jmespath"} <= set(chosen)
 
 
 def test_the_introspected_bindep_file_parses_and_names_the_ssh_client(introspected) -> None:
