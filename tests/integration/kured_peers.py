@@ -175,7 +175,7 @@ def require_kured(peers: KuredPeers, groups: tuple[str, ...], optional: bool = F
         if peers.broken:
             pytest.fail(message)
         if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: the kured tests must run; .ci/run sets NODEPATCH_KURED_SRC)")
+            pytest.fail(message + " (CI=true: the kured tests must run; give NODEPATCH_KURED_SRC or NODEPATCH_KURED_BIN, or ../shared/kured beside the clone)")
         if optional:
             return None
         pytest.skip(message)

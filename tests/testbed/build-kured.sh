@@ -6,7 +6,7 @@
 no_kured() {
   log "no kured: $*"
   log "give one with NODEPATCH_KURED_BIN=/path/to/kured or NODEPATCH_KURED_SRC=<source tree | tarball | directory" \
-    "holding kured-<rev>.tar.gz> (.ci/run uses ../shared/kured/ when it is there); see docs/testbed.md"
+    "holding kured-<rev>.tar.gz> (../shared/kured/ beside the clone is used when it is there); see docs/testbed.md"
   exit 3
 }
 
@@ -46,6 +46,13 @@ cache=${cache:?build-kured.sh is sourced by build.sh}
 mkdir -p "$cache/bin"
 exec 9>"$cache/kured.lock"
 command -v flock >/dev/null && flock 9
+
+# Where this project's machines keep kured's source: shared/kured/ beside the clone (the module proxy refuses the
+# kured module there), so `make test` and .ci/run find it alike.
+beside=${here:?build-kured.sh is sourced by build.sh}/../../../shared/kured
+if [ -z "${NODEPATCH_KURED_BIN:-}${NODEPATCH_KURED_SRC:-}" ] && [ -d "$beside" ]; then
+  NODEPATCH_KURED_SRC=$(cd "$beside" && pwd)
+fi
 
 if [ -n "${NODEPATCH_KURED_BIN:-}" ]; then
   [ -x "$NODEPATCH_KURED_BIN" ] || { log "NODEPATCH_KURED_BIN=$NODEPATCH_KURED_BIN is not an executable file"; exit 1; }
