@@ -216,6 +216,19 @@ def status_exit_code(error_channel: bytes) -> int | None:
     return None
 
 
+class ExecNotStarted(NodepatchError):
+    """The exec stream ended with a refusal before the command ran: nothing happened on the node."""
+
+
+def refused_before_start(error_channel: bytes) -> bool:
+    """A Failure status on the exec's error channel with no exit code: the command was never started."""
+    try:
+        status = json.loads(error_channel.decode("utf-8", "replace") or "{}")
+    except ValueError:
+        return False
+    return isinstance(status, dict) and status.get("status") == "Failure" and status_exit_code(error_channel) is None
+
+
 def parse_time(value: t.Any) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
@@ -503,6 +516,12 @@ class NodePods:
                 if status in (401, 403, 404) or time.monotonic() + delay > give_up:
                     raise exec_error(error, name, node, namespace) from error
                 time.sleep(delay)
+            except ExecNotStarted:
+                # A pod that has just started: its kubelet may refuse exec inside the stream, not at the upgrade.
+                delay = next(delays)
+                if time.monotonic() + delay > give_up:
+                    raise
+                time.sleep(delay)
 
     def _exec_once(self, name: str, namespace: str, command: str, stdin: bytes | None) -> ExecResult:
         from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
@@ -541,6 +560,9 @@ class NodePods:
         rc, clean_stderr = split_marker(bytes(stderr), marker)
         if rc is None:
             rc = status_exit_code(bytes(error_channel))
+        if rc is None and not stdout and not clean_stderr and refused_before_start(bytes(error_channel)):
+            raise ExecNotStarted(f"the exec was refused before the command started: {bytes(error_channel)[-300:]!r}",
+                                 target=f"pod {namespace}/{name}")
         if rc is None:
             raise NodepatchError(
                 f"the command on the node ended without reporting its exit status: {clean_stderr[-500:]!r}",

@@ -26,6 +26,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import (
     label_value,
     leftover_reason,
     pod_manifest,
+    refused_before_start,
     reusable,
     split_marker,
     start_failure,
@@ -282,3 +283,12 @@ def test_a_drain_leaves_the_node_pod_as_it_leaves_daemonset_pods() -> None:
     assert decision.action == SKIP and "nodepatch.kube.node" in decision.reason
     ours.metadata.labels = {"app.kubernetes.io/managed-by": "nodepatch.kube"}  # only the label: not a node pod
     assert not node_pod.is_node_pod(ours)
+
+
+def test_a_failure_status_without_exit_code_means_the_command_never_started() -> None:
+    refused = b'{"metadata":{},"status":"Failure","message":"no exec found for container node","reason":"InternalError"}'
+    assert refused_before_start(refused)
+    exited = (b'{"status":"Failure","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}')
+    assert not refused_before_start(exited)
+    assert not refused_before_start(b'{"status":"Success"}')
+    assert not refused_before_start(b"")
