@@ -1222,11 +1222,16 @@ def cmd_come_back(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------- sentinel, alert
 
 
+def known_node(node: str) -> NodeState:
+    """The simulated state of a node of the running test bed; an unknown name is refused with the known ones."""
+    nodes = load_info()["nodes"]
+    if node not in nodes:
+        raise TestbedError(f"no node {node}; nodes: {', '.join(nodes)}")
+    return NodeState(PATHS.root, node)
+
+
 def cmd_sentinel(args: argparse.Namespace) -> int:
-    info = load_info()
-    if args.node not in info["nodes"]:
-        raise TestbedError(f"no node {args.node}; nodes: {', '.join(info['nodes'])}")
-    state = NodeState(PATHS.root, args.node)
+    state = known_node(args.node)
     if args.state == "on":
         state.write_sentinel()
     else:
@@ -1236,12 +1241,9 @@ def cmd_sentinel(args: argparse.Namespace) -> int:
 
 
 def cmd_updates(args: argparse.Namespace) -> int:
-    info = load_info()
-    if args.node not in info["nodes"]:
-        raise TestbedError(f"no node {args.node}; nodes: {', '.join(info['nodes'])}")
+    state = known_node(args.node)
     import apt_repo
 
-    state = NodeState(PATHS.root, args.node)
     if args.update == "apt":
         print(apt_repo.setup(state))
         return 0
