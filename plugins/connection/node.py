@@ -128,7 +128,7 @@ notes:
   - A command entered through the pod ends with the pod. Start a reboot detached (role
     C(nodepatch.kube.safe_reboot) with method C(api) does); keep C(async) tasks shorter than half the deadline.
 requirements:
-  - kubernetes >= 36.0.0 (Python library, on the controller)
+  - kubernetes >= 36.0.2 (Python library, on the controller)
 """
 
 EXAMPLES = r"""

@@ -73,7 +73,7 @@ options:
     type: str
 requirements:
   - azure-identity >= 1.15.0 (Python library, on the controller)
-  - azure-mgmt-containerservice >= 34.0.0 (Python library, on the controller); the modules speak api-version
+  - azure-mgmt-containerservice >= 41.8.0 (Python library, on the controller); the modules speak api-version
     2026-08-01
 notes:
   - TLS certificates are always verified. For a private CA set E(REQUESTS_CA_BUNDLE) to a bundle that contains it.

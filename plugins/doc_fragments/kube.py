@@ -60,7 +60,7 @@ options:
       - Can also be set with the E(K8S_AUTH_PROXY) environment variable.
     type: str
 requirements:
-  - kubernetes >= 36.0.0 (Python library, on the controller)
+  - kubernetes >= 36.0.2 (Python library, on the controller)
 notes:
   - The module group C(nodepatch.kube.kube) sets these options once for all Kubernetes modules with
     C(module_defaults).

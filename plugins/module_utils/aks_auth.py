@@ -20,18 +20,23 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.versions import unsupported_library
+
+# The api-version the modules speak, pinned so a newer SDK does not silently change the REST shapes under them. The
+# SDK must be the one whose models are generated for it: 34.x to 38.x have no operations at this api-version
+# (ValueError on the first call), and the models of 39.0.0 drop part of the auto-upgrade profile.
+API_VERSION = "2026-08-01"
+MINIMUM_CONTAINERSERVICE = (41, 8, 0)
 
 try:
     import azure.identity as _azure_identity
+    from azure.mgmt.containerservice import VERSION as _CONTAINERSERVICE_VERSION
     from azure.mgmt.containerservice import ContainerServiceClient as _ContainerServiceClient
 except ImportError as _import_error:  # pragma: no cover - reported by AzureModule
     AZURE_IMPORT_ERROR: Exception | None = _import_error
 else:
-    AZURE_IMPORT_ERROR = None
-
-# The api-version the modules speak: the one azure-mgmt-containerservice 41.x uses by default, pinned so a newer SDK
-# does not silently change the REST shapes under the modules.
-API_VERSION = "2026-08-01"
+    AZURE_IMPORT_ERROR = unsupported_library("azure-mgmt-containerservice", _CONTAINERSERVICE_VERSION,
+                                             MINIMUM_CONTAINERSERVICE)
 
 AUTH_SOURCES = ("auto", "env", "cli", "msi", "credential_file", "workload_identity")
 CLOUDS: dict[str, tuple[str, str]] = {

@@ -16,6 +16,10 @@ from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
+from ansible_collections.nodepatch.kube.plugins.module_utils.versions import (
+    UnsupportedLibraryError,
+    unsupported_library,
+)
 
 try:
     import urllib3
@@ -34,34 +38,14 @@ except ImportError as import_error:  # pragma: no cover - reported by KubeModule
         reason = ""
         body = None
 
-# kubernetes 29.0.0 to 35.x refuse the `_content_type` keyword the merge patches of the drain and the lock need.
-MINIMUM_KUBERNETES = (36, 0, 0)
-
-
-class UnsupportedLibraryError(ImportError):
-    """The library imports, but its version is older than the collection supports."""
-
-    unsupported_version = True
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """The leading numeric release of a version string: '36.0.0b1' -> (36, 0, 0)."""
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = re.match(r"\d+", part)
-        if digits is None:
-            break
-        numbers.append(int(digits.group()))
-    return tuple(numbers)
+# kubernetes 29.0.0 to 35.x refuse the `_content_type` keyword the merge patches of the drain and the lock need;
+# 36.0.0 and 36.0.1 silently drop the bearer token of a kubeconfig or a service account (kubernetes-client/python
+# issues 2582 and 2584), so every token-authenticated call goes out anonymous.
+MINIMUM_KUBERNETES = (36, 0, 2)
 
 
 def unsupported_kubernetes(installed: str) -> UnsupportedLibraryError | None:
-    if version_tuple(installed) >= MINIMUM_KUBERNETES:
-        return None
-    required = ".".join(str(number) for number in MINIMUM_KUBERNETES)
-    return UnsupportedLibraryError(
-        f"the Python library kubernetes {installed} is installed on the controller, nodepatch.kube needs "
-        f"kubernetes>={required}: upgrade it in the Python that runs the modules (pip install 'kubernetes>={required}')")
+    return unsupported_library("kubernetes", installed, MINIMUM_KUBERNETES)
 
 
 if HAS_KUBERNETES:

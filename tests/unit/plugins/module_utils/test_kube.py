@@ -20,8 +20,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     forbidden_hint,
     is_transient,
     unsupported_kubernetes,
-    version_tuple,
 )
+from ansible_collections.nodepatch.kube.plugins.module_utils.versions import unsupported_library, version_tuple
 
 
 def api_exception(status: int, reason: str, message: str | None = None, body: t.Any = None) -> ApiException:
@@ -231,19 +231,27 @@ def test_parallel_requests_get_a_pooled_connection_each(tmp_path: t.Any) -> None
     assert parallel.api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] == 41
 
 
-@pytest.mark.parametrize("installed", ["29.0.0", "35.0.0", "35.99.1"])
-def test_a_kubernetes_client_older_than_36_is_refused_naming_installed_and_required(installed: str) -> None:
+@pytest.mark.parametrize("installed", ["29.0.0", "35.0.0", "35.99.1", "36.0.0", "36.0.1"])
+def test_a_kubernetes_client_older_than_36_0_2_is_refused_naming_installed_and_required(installed: str) -> None:
     error = unsupported_kubernetes(installed)
     assert error is not None and error.unsupported_version
     assert f"kubernetes {installed} is installed" in str(error)
-    assert "kubernetes>=36.0.0" in str(error)
+    assert "kubernetes>=36.0.2" in str(error)
 
 
-@pytest.mark.parametrize("installed", ["36.0.0", "37.0.2", "40.1.0b1"])
-def test_a_kubernetes_client_from_36_on_is_accepted(installed: str) -> None:
+@pytest.mark.parametrize("installed", ["36.0.2", "36.1.0", "37.0.2", "40.1.0b1"])
+def test_a_kubernetes_client_from_36_0_2_on_is_accepted(installed: str) -> None:
     assert unsupported_kubernetes(installed) is None
 
 
 def test_version_tuple_reads_the_leading_release() -> None:
     assert version_tuple("36.0.0b1") == (36, 0, 0)
     assert version_tuple("37.0") == (37, 0)
+
+
+def test_an_azure_sdk_older_than_the_api_version_it_must_speak_is_refused_by_name() -> None:
+    error = unsupported_library("azure-mgmt-containerservice", "34.0.0", (41, 8, 0))
+    assert error is not None and error.unsupported_version
+    assert "azure-mgmt-containerservice 34.0.0 is installed" in str(error)
+    assert "pip install 'azure-mgmt-containerservice>=41.8.0'" in str(error)
+    assert unsupported_library("azure-mgmt-containerservice", "41.8.0", (41, 8, 0)) is None
