@@ -531,9 +531,16 @@ class NodePods:
             self._exec_client = self.client.dedicated()
         marker = new_marker()
         argv = exec_argv(command, marker, None if stdin is None else len(stdin))
-        ws = stream(self._exec_client.core.connect_get_namespaced_pod_exec, name, namespace, container=CONTAINER,
-                    command=argv, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
-                    _preload_content=False, binary=True)
+        try:
+            ws = stream(self._exec_client.core.connect_get_namespaced_pod_exec, name, namespace, container=CONTAINER,
+                        command=argv, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
+                        _preload_content=False, binary=True)
+        except AttributeError as error:
+            # kubernetes 36.x decodes the absent body of a refused upgrade (a 403 on pods/exec) and fails on None;
+            # the refusal itself is the context of that AttributeError.
+            if isinstance(error.__context__, ApiException):
+                raise error.__context__ from None
+            raise
         stdout = bytearray()
         stderr = bytearray()
         error_channel = bytearray()
