@@ -435,7 +435,6 @@ class Runs:
         return True
 
 
-
 @pytest.fixture(scope="module")
 def outcomes(testbed: Testbed, collections_root: Path, tmp_path_factory: pytest.TempPathFactory,
              request: pytest.FixtureRequest) -> Iterator[dict[str, Outcome]]:
