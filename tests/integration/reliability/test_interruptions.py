@@ -458,7 +458,7 @@ def outcomes(testbed: Testbed, collections_root: Path, tmp_path_factory: pytest.
                 index, (case, signum) = queue.pop(0)
                 node = free.pop(0)
                 pending[pool.submit(runs.run, case, signum, node, index)] = node
-            done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            done = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED).done
             for future in done:
                 free.append(pending.pop(future))
                 outcome = future.result()
