@@ -1,7 +1,7 @@
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Runs the drain and roll-out benchmarks on a local test bed, prints markdown tables, saves JSON.
+"""Runs the drain, roll-out and lock contention benchmarks on a local test bed, prints markdown tables, saves JSON.
 
 Benchmarks measure; they never assert. See docs/performance.md.
 """
@@ -30,7 +30,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks/run.sh", description=__doc__)
     parser.add_argument("--smoke", action="store_true",
                         help="quick check that the benchmarks still work: 10 pods, 1 run; 3 nodes, concurrency 1")
-    parser.add_argument("--only", choices=("drain", "rollout"), help="run one benchmark only")
+    parser.add_argument("--only", choices=("drain", "rollout", "lock"), help="run one benchmark only")
     parser.add_argument("--pods", type=ints, help="pods on the drained node (default 50,200)")
     parser.add_argument("--runs", type=ints, help="runs per tool, one number or one per pod count (default 5)")
     parser.add_argument("--nodes", type=ints, help="roll-out sizes (default 10,50)")
@@ -38,6 +38,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rollouts", help="roll-outs as NODESxCONCURRENCY,... (e.g. 10x1,10x3,50x3); "
                                            "overrides --nodes and --concurrency")
     parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
+    parser.add_argument("--lock-workers", type=int, default=8, help="lock contention: worker processes (default 8)")
+    parser.add_argument("--lock-rounds", type=int, default=325,
+                        help="lock contention: rounds per worker and line; 4 lines (2 backends x max_holders 1, 3), "
+                             "so 8 x 325 x 4 = 10,400 rounds by default (not in --smoke)")
     parser.add_argument("--drain-nodes", type=int, default=5, help="test bed size for the drain benchmark")
     parser.add_argument("--testbed-dir", type=Path, default=DEFAULT_TESTBED_DIR,
                         help=f"test bed state directory (default {DEFAULT_TESTBED_DIR.relative_to(REPO)}, the "
@@ -68,6 +72,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def rerender(path: Path) -> int:
     """Prints the tables of a saved result again (adding phase times from kept roll-out reports if missing)."""
     import drain
+    import lock
     import rollout
 
     result = json.loads(path.read_text())
@@ -80,6 +85,8 @@ def rerender(path: Path) -> int:
                 row["phases_median_s"] = rollout.phases(rollout.load_report(Path(row["log"])))
     if result.get("rollout"):
         tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
+    if result.get("lock"):
+        tables.append("### Lock contention\n\n" + lock.render(result["lock"]))
     result["tables"] = tables
     path.write_text(json.dumps(result, indent=2) + "\n")
     path.with_suffix(".md").write_text("\n\n".join(tables) + "\n")
@@ -92,6 +99,7 @@ def main(argv: list[str]) -> int:
         return rerender(Path(argv[1]))
     args = parse(argv)
     import drain
+    import lock
     import rollout
 
     started = time.monotonic()
@@ -112,6 +120,7 @@ def main(argv: list[str]) -> int:
             f"default period is computed (rollout.kured_default_period)"),
         "drain": None,
         "rollout": [],
+        "lock": None,
     }
     tables: list[str] = []
     try:
@@ -136,6 +145,14 @@ def main(argv: list[str]) -> int:
                 tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
                 save(args, result, tables)
             print(tables[-1] + "\n", flush=True)
+        if args.only == "lock" or (args.only is None and not args.smoke):
+            if not testbed.load():
+                testbed.ensure(args.drain_nodes)
+            result["lock"] = lock.LockBench(testbed, collections_root).run(args.lock_workers, args.lock_rounds)
+            result["testbed_versions"] = testbed.info.get("versions")
+            tables.append("### Lock contention\n\n" + lock.render(result["lock"]))
+            print(tables[-1] + "\n", flush=True)
+            save(args, result, tables)
     finally:
         if was_up and size_before:
             if not testbed.load() or len(testbed.info["nodes"]) != size_before:

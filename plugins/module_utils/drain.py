@@ -75,6 +75,13 @@ class PodPlan:
         return self.evict + self.delete
 
 
+def cordoned_before(annotations: t.Mapping[str, str] | None, unschedulable: bool) -> bool:
+    """Whether the node was cordoned before nodepatch came: our mark where we left one (a node we cordoned is
+    cordoned now, yet was not before), else the node as it is — without our mark, a cordon is somebody else's."""
+    recorded = (annotations or {}).get(WAS_UNSCHEDULABLE)
+    return recorded == "true" if recorded is not None else bool(unschedulable)
+
+
 def pod_ref(pod: t.Any) -> str:
     return f"{pod.metadata.namespace}/{pod.metadata.name}"
 
@@ -243,7 +250,7 @@ class NodeDrainer:
         def step(current: t.Any) -> tuple[bool, bool]:
             annotations = current.metadata.annotations or {}
             recorded = annotations.get(WAS_UNSCHEDULABLE)
-            was = recorded == "true" if recorded is not None else bool(current.spec.unschedulable)
+            was = cordoned_before(annotations, bool(current.spec.unschedulable))
             patch: dict[str, t.Any] = {}
             if not current.spec.unschedulable:
                 patch["spec"] = {"unschedulable": True}
@@ -260,7 +267,7 @@ class NodeDrainer:
         Without our annotation, a cordoned node counts as an administrator's: not knowing is not a yes."""
         def step(current: t.Any) -> tuple[bool, bool, bool, str]:
             recorded = (current.metadata.annotations or {}).get(WAS_UNSCHEDULABLE)
-            admin_cordon = recorded == "true" or (recorded is None and bool(current.spec.unschedulable))
+            admin_cordon = cordoned_before(current.metadata.annotations, bool(current.spec.unschedulable))
             patch: dict[str, t.Any] = {}
             if recorded is not None:
                 patch["metadata"] = {"annotations": {WAS_UNSCHEDULABLE: None}}

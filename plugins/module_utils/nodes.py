@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import typing as t
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.drain import cordoned_before
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
@@ -31,11 +32,13 @@ def node_facts(node: t.Any) -> dict[str, t.Any]:
     info = status.node_info if status else None
     conditions = {condition.type: condition.status for condition in (status.conditions or [])} if status else {}
     addresses = {address.type: address.address for address in (status.addresses or [])} if status else {}
+    unschedulable = bool(node.spec.unschedulable) if node.spec else False
     roles = sorted(key[len(ROLE_PREFIX):] for key in labels if key.startswith(ROLE_PREFIX))
     return {
         "name": node.metadata.name,
         "ready": conditions.get("Ready") == "True",
-        "unschedulable": bool(node.spec.unschedulable) if node.spec else False,
+        "unschedulable": unschedulable,
+        "was_unschedulable": cordoned_before(annotations, unschedulable),
         "kernel_version": info.kernel_version if info else None,
         "os_image": info.os_image if info else None,
         "architecture": labels.get("kubernetes.io/arch") or (info.architecture if info else None),

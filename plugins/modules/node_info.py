@@ -97,6 +97,12 @@ nodes:
     unschedulable:
       description: Whether the node is cordoned.
       type: bool
+    was_unschedulable:
+      description:
+        - Whether the node was cordoned before nodepatch came, so that its reboot leaves it cordoned.
+        - From the C(nodepatch.kube/was-unschedulable) annotation while a drain of ours has the node (it is
+          cordoned by us then, not by an administrator); otherwise the same as RV(nodes[].unschedulable).
+      type: bool
     kernel_version:
       description: Kernel release the kubelet reports.
       type: str

@@ -116,3 +116,18 @@ def test_wait_times_out_naming_the_node_and_its_unchanged_boot_id() -> None:
     client = FakeClient([node("n1", boot_id="old")])
     with pytest.raises(NodepatchError, match=r"not back within 0.2 s: n1: ready=True, boot id old \(unchanged\)"):
         wait_until_back(client, ["n1"], {"n1": "old"}, 0.2, watch_factory=lambda: FakeWatch([]))
+
+
+@pytest.mark.parametrize("unschedulable, mark, was", [
+    (True, "false", False),  # cordoned by our drain, which found it schedulable: not an administrator's cordon
+    (True, "true", True),
+    (True, None, True),  # no mark of ours: somebody else's cordon
+    (False, None, False),
+    (False, "true", True),  # uncordoned by hand during our reboot: still an administrator's node to leave
+])
+def test_was_unschedulable_comes_from_our_mark_while_the_node_carries_it(
+        unschedulable: bool, mark: str | None, was: bool) -> None:
+    annotations = {"nodepatch.kube/was-unschedulable": mark} if mark is not None else {}
+    facts = node_facts(node("aks-1", unschedulable=unschedulable, annotations=annotations))
+    assert facts["unschedulable"] is unschedulable
+    assert facts["was_unschedulable"] is was
