@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kured_deployment
 short_description: Install, configure or remove kured (the Kubernetes Reboot Daemon) without helm or kubectl
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Applies what kured's release manifests install (C(kured-rbac.yaml), C(kured-ds.yaml)) through the Kubernetes
     API, that is the namespace, ServiceAccount, ClusterRole and ClusterRoleBinding, Role and RoleBinding (kured updates only its

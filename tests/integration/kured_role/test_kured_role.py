@@ -259,16 +259,20 @@ def test_check_mode_writes_nothing_and_the_diff_shows_the_args_that_would_change
     assert bed.daemonset(group).metadata.resource_version == before
 
 
-@pytest.mark.parametrize(("variable", "value", "says"), [
-    ("kured_reboot_days", ["mo", "funday"], "kured_reboot_days (kured --reboot-days): 'funday' is not a day"),
-    ("kured_start_time", "24:30", "kured_start_time (kured --start-time): '24:30' is out of range"),
-    ("kured_lock_ttl", "an hour", "kured_lock_ttl (kured --lock-ttl): 'an hour' is not a duration"),
-])
-def test_bad_input_is_refused_before_anything_is_written(bed: Bed, variable: str, value: Any, says: str) -> None:
+def test_bad_input_is_refused_before_anything_is_written(bed: Bed) -> None:
     fresh = Group("bad", f"kured-role-bad-{uuid.uuid4().hex[:6]}", "", f"kured-np-bad-{uuid.uuid4().hex[:6]}",
-                  {variable: value})
+                  {"kured_reboot_days": ["mo", "funday"]})
     proc = bed.apply(fresh)
-    assert proc.returncode != 0 and says in proc.stdout, proc.stdout[-3000:]
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "kured_reboot_days (kured --reboot-days): 'funday' is not a day" in proc.stdout, proc.stdout[-3000:]
+    # The role's module says the same for every setting, naming the role's variable (one run each is enough).
+    for setting, value, says in (
+            ("start_time", "24:30", "kured_start_time (kured --start-time): '24:30' is out of range"),
+            ("lock_ttl", "an hour", "kured_lock_ttl (kured --lock-ttl): 'an hour' is not a duration")):
+        result = bed.run_module("kured_deployment", {
+            "kubeconfig": bed.testbed.admin_kubeconfig, "namespace": fresh.namespace, "rbac_name": fresh.rbac_name,
+            "variable_prefix": "kured_", "settings": {setting: value}})
+        assert result.get("failed") and says in result["msg"], result
     assert bed.testbed.kubectl("get", "namespace", fresh.namespace, check=False).returncode != 0
     assert bed.testbed.kubectl("get", "clusterrole", fresh.rbac_name, check=False).returncode != 0
 
@@ -296,8 +300,11 @@ def test_pause_holds_a_live_kured_off_and_our_roll_out_too(bed: Bed) -> None:
         proc.stdout[-3000:]
     assert not testbed.node(testbed.nodes[0]).spec.unschedulable
     # Removing kured now would drop the pause with the lock: refused.
-    gone = bed.apply(group, kured_state="absent")
-    assert gone.returncode != 0 and "kured's lock is held by manual" in gone.stdout, gone.stdout[-3000:]
+    gone = bed.run_module("kured_deployment", {
+        "kubeconfig": testbed.admin_kubeconfig, "state": "absent", "namespace": group.namespace,
+        "daemonset": DAEMONSET, "rbac_name": group.rbac_name})
+    assert gone.get("failed") and "kured's lock is held by manual" in gone["msg"], gone
+    assert bed.daemonset(group).metadata.annotations[ANNOTATION]
 
 
 def test_resume_lets_the_live_kured_take_the_lock_drain_notify_and_reboot(bed: Bed) -> None:
@@ -377,5 +384,7 @@ def test_absent_removes_what_present_created_and_nothing_else(bed: Bed) -> None:
     # The namespace existed before: it stays, with what others put there (a ConfigMap, the kured peer's own Role).
     testbed.core_v1().read_namespaced_config_map("not-ours", group.namespace)
     assert rbac(testbed).read_namespaced_role("kured", group.namespace)
-    again = bed.apply(group, kured_state="absent")
-    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    again = bed.run_module("kured_deployment", {
+        "kubeconfig": testbed.admin_kubeconfig, "state": "absent", "namespace": group.namespace,
+        "daemonset": DAEMONSET, "rbac_name": group.rbac_name})
+    assert again["changed"] is False and {entry["action"] for entry in again["objects"]} == {"none", "keep"}, again
