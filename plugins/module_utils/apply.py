@@ -151,8 +151,8 @@ class Applier:
                 self.client.call(function, *args, step.obj, target=target, action="create")
             elif step.action == "update":
                 function, args = self._method("replace", step.obj)
-                assert step.live is not None
-                self.client.call(function, *args, replacement(step.obj, step.live), target=target, action="replace")
+                self.client.call(function, *args, replacement(step.obj, step.live or {}), target=target,
+                                 action="replace")
             else:
                 function, args = self._method("delete", step.obj)
                 try:

@@ -90,8 +90,8 @@ def test_the_daemonset_is_kureds_manifest_linux_only_with_control_plane_tolerati
                                               "Role", "RoleBinding", "DaemonSet"]
     pod = found[-1]["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"} and pod["hostPID"] is True
-    assert {toleration["key"] for toleration in pod["tolerations"]} == {"node-role.kubernetes.io/control-plane",
-                                                                         "node-role.kubernetes.io/master"}
+    keys = {toleration["key"] for toleration in pod["tolerations"]}
+    assert keys == {"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"}
     assert pod["volumes"][0]["hostPath"] == {"path": "/run", "type": "Directory"}
     container = pod["containers"][0]
     assert container["image"] == "ghcr.io/kubereboot/kured:1.23.0"
