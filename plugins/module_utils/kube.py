@@ -165,6 +165,10 @@ class KubeClient:
     def coordination(self) -> t.Any:
         return k8s_client.CoordinationV1Api(self.api_client)
 
+    @functools.cached_property
+    def rbac(self) -> t.Any:
+        return k8s_client.RbacAuthorizationV1Api(self.api_client)
+
     @property
     def host(self) -> str:
         return str(self.api_client.configuration.host)

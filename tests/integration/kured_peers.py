@@ -88,8 +88,9 @@ class KuredPeers:
     def state(self, node: str) -> dict[str, Any]:
         return self.states().get(node, {})
 
-    def start(self, node: str, flags: list[str], reboot_delay: float = 3.0) -> None:
-        self._cli("start", node, "--reboot-delay", str(reboot_delay), "--", *flags)
+    def start(self, node: str, flags: list[str], reboot_delay: float = 3.0, env: dict[str, str] | None = None) -> None:
+        settings = [f"--env={name}={value}" for name, value in (env or {}).items()]
+        self._cli("start", node, "--reboot-delay", str(reboot_delay), *settings, "--", *flags)
 
     def ensure(self, *groups: Group) -> None:
         """Starts each group's peer unless it already runs with the group's flags (a restart costs 30-90 s)."""

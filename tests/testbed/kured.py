@@ -11,8 +11,9 @@ One kured per simulated node, run the way its DaemonSet pod runs it, from outsid
 - kured wraps its reboot command as `/usr/bin/nsenter -m/proc/1/ns/mnt -- CMD`; in that namespace a shim is
   bind-mounted over /usr/bin/nsenter that enters no namespace and runs only the test bed's own CLI, so the
   simulated reboot (`testbed reboot NODE`) is the one thing kured can run; `--reboot-command`, `--reboot-method`,
-  the sentinel options, `--node-id` and the metrics address are always ours and every KURED_* variable is
-  dropped from its environment, so neither a flag nor the environment can make it reboot this machine;
+  the sentinel options, `--node-id` and the metrics address are always ours, and every KURED_* variable is
+  dropped from its environment but those given with `--env`, which may not name these flags, so neither a flag
+  nor the environment can make it reboot this machine;
 - its RBAC is kured's own manifest (kured-rbac.yaml from its source, see build.sh kured), bound to its
   ServiceAccount; for a lock DaemonSet outside kube-system the manifest's Role goes to that namespace too, as a
   user moving `--ds-namespace` would do;
@@ -123,6 +124,21 @@ def flag_value(flags: list[str], name: str) -> str | None:
     return value
 
 
+def check_env(env: list[str]) -> dict[str, str]:
+    """KURED_NAME=VALUE settings for kured's environment (kured reads every flag from there too), as a DaemonSet's
+    env gives them; never one of the flags the test bed sets itself."""
+    found = {}
+    for item in env:
+        name, sep, value = item.partition("=")
+        flag = name[len("KURED_"):].lower().replace("_", "-")
+        if not sep or not name.startswith("KURED_") or not flag:
+            raise tb.TestbedError(f"--env {item!r}: give KURED_NAME=VALUE")
+        if flag in OWN_FLAGS:
+            raise tb.TestbedError(f"--env {name}: kured flag --{flag} is set by the test bed for every peer")
+        found[name] = value
+    return found
+
+
 def check_flags(flags: list[str]) -> None:
     for flag in flags:
         name = flag[2:].split("=", 1)[0] if flag.startswith("--") else ""
@@ -211,6 +227,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     info = tb.load_info()
     nodes = args.nodes or list(info["nodes"])
     check_flags(args.flags)
+    env = check_env(args.env)
     if str(tb.PATHS.root).startswith("/run/"):
         raise tb.TestbedError(f"the state directory {tb.PATHS.root} is under /run, which a kured peer's mount "
                               f"namespace covers with its own tmpfs; use another NODEPATCH_TESTBED_DIR")
@@ -230,7 +247,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             "node": node, "phase": "starting", "starts": 0, "ready_at": None, "started_at": None,
             "argv": kured_argv(build, node, port, args.reboot_delay, args.flags), "metrics_port": port,
             "sentinel": str(tb.PATHS.sentinel(node)), "lock": f"{namespace}/{daemonset}",
-            "log": str(log_file(node)), "shim": str(shim), "api_port": info["ports"]["apiserver"],
+            "log": str(log_file(node)), "shim": str(shim), "api_port": info["ports"]["apiserver"], "env": env,
         }
         tb.write_json(state_file(node), config)
         with log_file(node).open("ab") as logfile:
@@ -311,9 +328,10 @@ class Supervisor:
             tb.write_json(state_file(self.node), self.state)
 
     def env(self) -> dict[str, str]:
-        # Never KURED_*: kured reads every flag from the environment too, over the command line.
+        # No KURED_* but those given with --env (checked by check_env): kured reads every flag from the environment
+        # too, over the command line.
         keep = {key: value for key, value in os.environ.items() if not key.startswith("KURED_")}
-        return {**keep, "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.state["api_port"]),
+        return {**keep, **self.state.get("env", {}), "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.state["api_port"]),
                 "NODEPATCH_KURED_SA": str(KURED_DIR / "serviceaccount"), "NODEPATCH_KURED_SHIM": self.state["shim"],
                 "NODEPATCH_TESTBED_DIR": str(tb.PATHS.root)}
 
@@ -394,6 +412,8 @@ def main(argv: list[str]) -> int:
     start.add_argument("nodes", nargs="*")
     start.add_argument("--reboot-delay", type=float, default=3.0,
                        help="seconds a node kured reboots stays down (testbed reboot --delay; default 3)")
+    start.add_argument("--env", action="append", default=[], metavar="KURED_NAME=VALUE",
+                       help="put this in kured's environment (repeatable; not for the flags the test bed sets)")
     start.set_defaults(func=cmd_start)
     stop_cmd = sub.add_parser("stop", help="stop kured on the nodes (default: all)")
     stop_cmd.add_argument("nodes", nargs="*")
