@@ -115,9 +115,12 @@ def assert_cluster_settled(testbed, cordoned: frozenset[str] = frozenset()) -> N
 
 
 def hosts_of_play(output: str, play: str) -> set[str]:
-    """The hosts that ran or skipped a task in the play of that name (ansible-playbook's default output)."""
-    section = output.split(f"PLAY [{play}", 1)[1].split("\nPLAY ", 1)[0]
-    return set(re.findall(r"^(?:ok|changed|skipping|failed|fatal): \[([^\]\s]+)", section, re.M))
+    """The hosts that ran or skipped a task in the play of that name, over all its serial batches (each batch
+    prints the play's header again; ansible-playbook's default output)."""
+    sections = [chunk for chunk in ("\n" + output).split("\nPLAY [")[1:] if chunk.startswith(play)]
+    assert sections, f"no play {play!r} in the output"
+    return {host for section in sections
+            for host in re.findall(r"^(?:ok|changed|skipping|failed|fatal): \[([^\]\s]+)", section, re.M)}
 
 
 def report(tmp_path: Path) -> dict[str, Any]:
