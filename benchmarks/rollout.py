@@ -23,6 +23,7 @@ from typing import Any
 from common import VENV_BIN, RequestMeter, Testbed, ansible_env, batches, log, median, table
 
 PLAYBOOK = Path(__file__).resolve().parents[1] / "playbooks" / "patch_and_reboot.yml"
+FLOOR = Path(__file__).resolve().parent / "playbooks" / "floor_ping.yml"
 LOCK_ANNOTATION = "weave.works/kured-node-lock"
 IN_PROGRESS = "weave.works/kured-reboot-in-progress"
 KURED_PERIOD_S = 3.0
@@ -85,12 +86,8 @@ class RolloutBench:
         return {"drain_s": round(median(drains) or 0.0, 3), "reboot_s": self.reboot_delay,
                 "ready_s": round(max(0.0, down - self.reboot_delay), 3)}
 
-    def one(self, concurrency: int, reference: dict[str, float], meter: RequestMeter) -> dict[str, Any]:
-        nodes = len(self.testbed.info["nodes"])
-        self.reset(needing=True)
-        run_dir = self.workdir / f"rollout-{nodes}-{concurrency}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        extra = {
+    def extra_vars(self, concurrency: int) -> dict[str, Any]:
+        return {
             "patch_and_reboot_hosts": "testbed_nodes",
             "patch_and_reboot_patch": False,
             "safe_reboot_method": "command",
@@ -102,19 +99,31 @@ class RolloutBench:
             "safe_reboot_lock_wait_timeout": 300,
             "safe_reboot_lock_wait_sleep": 1,
         }
+
+    def play(self, run_dir: Path, extra: dict[str, Any], playbook: Path = PLAYBOOK,
+             forks: int | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+        """One ansible-playbook run in run_dir (its log and roll-out report stay there); returns it and its wall s."""
+        run_dir.mkdir(parents=True, exist_ok=True)
         vars_file = run_dir / "extra-vars.json"
         vars_file.write_text(json.dumps(extra))
-        argv = [str(VENV_BIN / "ansible-playbook"), str(PLAYBOOK), "-i", self.testbed.info["inventory"],
-                "-e", f"@{vars_file}"]
+        argv = [str(VENV_BIN / "ansible-playbook"), str(playbook), "-i", self.testbed.info["inventory"],
+                "-e", f"@{vars_file}", *(["--forks", str(forks)] if forks else [])]
         env = ansible_env([self.collections_root], run_dir,
                           {"NODEPATCH_TESTBED_DIR": str(self.testbed.state_dir), "PWD": str(run_dir)})
-        log(f"  roll-out of {nodes} nodes at concurrency {concurrency}")
-        meter.start()
         started = time.monotonic()
         proc = subprocess.run(argv, cwd=run_dir, env=env, text=True, capture_output=True, check=False)
         wall = time.monotonic() - started
-        requests = meter.stop()
         (run_dir / "ansible-playbook.log").write_text(proc.stdout + proc.stderr)
+        return proc, wall
+
+    def one(self, concurrency: int, reference: dict[str, float], meter: RequestMeter) -> dict[str, Any]:
+        nodes = len(self.testbed.info["nodes"])
+        self.reset(needing=True)
+        run_dir = self.workdir / f"rollout-{nodes}-{concurrency}"
+        log(f"  roll-out of {nodes} nodes at concurrency {concurrency}")
+        meter.start()
+        proc, wall = self.play(run_dir, self.extra_vars(concurrency))
+        requests = meter.stop()
         report = load_report(run_dir / "ansible-playbook.log")
         rebooted = sum(1 for row in report.get("nodes", []) if row.get("result") == "rebooted")
         per_node = reference["drain_s"] + reference["reboot_s"] + reference["ready_s"]
@@ -133,6 +142,18 @@ class RolloutBench:
             "log": str(run_dir / "ansible-playbook.log"),
             "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
         }
+
+    def floor(self, concurrency: int) -> dict[str, Any]:
+        """The same roll-out shape with ansible.builtin.ping in place of our modules and no reboot: per batch, what
+        Ansible itself costs (benchmarks/playbooks/floor_ping.yml)."""
+        nodes = len(self.testbed.info["nodes"])
+        load = os.getloadavg()[0]
+        proc, wall = self.play(self.workdir / f"floor-{nodes}-{concurrency}", self.extra_vars(concurrency),
+                               playbook=FLOOR)
+        per_node = wall / batches(nodes, concurrency)
+        log(f"    floor (ping): {wall:.1f} s, {per_node:.2f} s per batch, rc {proc.returncode}")
+        return {"ok": proc.returncode == 0, "wall_s": round(wall, 2), "per_node_s": round(per_node, 2),
+                "load_average_1m": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
     def kured(self, concurrency: int, meter: RequestMeter) -> dict[str, Any]:
         """The same roll-out by kured peers: every node's sentinel at once, kured --concurrency on the default lock."""
@@ -205,6 +226,7 @@ class RolloutBench:
         rows = []
         for concurrency in concurrencies:
             row = self.one(concurrency, reference, meter)
+            row["floor"] = self.floor(concurrency)
             row["kured"] = self.kured(concurrency, meter) if kured else {"ok": False, "error": KURED_SKIPPED}
             rows.append(row)
         self.reset(needing=False)
@@ -299,11 +321,12 @@ def render(results: list[dict[str, Any]]) -> str:
         for row in result["rows"]:
             rows.append([row["nodes"], row["concurrency"], f"{row['rebooted']}/{row['nodes']}", row["wall_s"],
                          row["ideal_s"], row["overhead_per_node_s"], f"{row['overhead_ratio'] * 100:.0f} %",
+                         (row.get("floor") or {}).get("per_node_s", "–"), row.get("load_average_1m", "–"),
                          row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"],
                          *kured_cells(row)])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
-                  "API requests/node (tool)", "API requests/node (cluster)", f"kured wall s (--period {KURED_PERIOD_S:g}s)",
-                  "kured API requests/node", "kured at --period 1h (computed)"], rows)
+                  "floor s/node (ping shape)", "load avg 1m", "API requests/node (tool)", "API requests/node (cluster)",
+                  f"kured wall s (--period {KURED_PERIOD_S:g}s)", "kured API requests/node", "kured at --period 1h (computed)"], rows)
     kured_rows = [[row["nodes"], row["concurrency"], row["kured"]["rebooted"], row["kured"]["hold_median_s"],
                    row["kured"]["refused"], row["kured"]["cluster_requests_per_rebooted_node"],
                    row["kured"]["startup_s"]]

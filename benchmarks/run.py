@@ -30,13 +30,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmarks/run.sh", description=__doc__)
     parser.add_argument("--smoke", action="store_true",
                         help="quick check that the benchmarks still work: 10 pods, 1 run; 3 nodes, concurrency 1")
-    parser.add_argument("--only", choices=("drain", "rollout", "lock"), help="run one benchmark only")
+    parser.add_argument("--only", choices=("drain", "rollout", "lock", "partial"), help="run one benchmark only")
     parser.add_argument("--pods", type=ints, help="pods on the drained node (default 50,200)")
     parser.add_argument("--runs", type=ints, help="runs per tool, one number or one per pod count (default 5)")
     parser.add_argument("--nodes", type=ints, help="roll-out sizes (default 10,50)")
     parser.add_argument("--concurrency", type=ints, help="roll-out concurrencies (default 1,3)")
     parser.add_argument("--rollouts", help="roll-outs as NODESxCONCURRENCY,... (e.g. 10x1,10x3,50x3); "
                                            "overrides --nodes and --concurrency")
+    parser.add_argument("--partial", default=None,
+                        help="partial roll-outs as NODESxNEEDINGxCONCURRENCY,... (default 100x10x2; smoke 6x2x2)")
     parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
     parser.add_argument("--lock-workers", type=int, default=8, help="lock contention: worker processes (default 8)")
     parser.add_argument("--lock-rounds", type=int, default=325,
@@ -65,6 +67,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     else:
         plan = {nodes: args.concurrency or ([1] if smoke else [1, 3]) for nodes in args.nodes or ([3] if smoke else [10, 50])}
     args.plan = plan
+    args.partial = [tuple(int(part) for part in item.split("x")) for item in
+                     (args.partial or ("6x2x2" if smoke else "100x10x2")).split(",")]
     args.reboot_delay = args.reboot_delay if args.reboot_delay is not None else (2.0 if smoke else 10.0)
     return args
 
@@ -73,6 +77,7 @@ def rerender(path: Path) -> int:
     """Prints the tables of a saved result again (adding phase times from kept roll-out reports if missing)."""
     import drain
     import lock
+    import partial
     import rollout
 
     result = json.loads(path.read_text())
@@ -87,6 +92,7 @@ def rerender(path: Path) -> int:
         tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))
     if result.get("lock"):
         tables.append("### Lock contention\n\n" + lock.render(result["lock"]))
+    tables += ["### Partial roll-out\n\n" + partial.render(bench) for bench in result.get("partial", [])]
     result["tables"] = tables
     path.write_text(json.dumps(result, indent=2) + "\n")
     path.with_suffix(".md").write_text("\n\n".join(tables) + "\n")
@@ -100,6 +106,7 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     import drain
     import lock
+    import partial
     import rollout
 
     started = time.monotonic()
@@ -121,6 +128,7 @@ def main(argv: list[str]) -> int:
         "drain": None,
         "rollout": [],
         "lock": None,
+        "partial": [],
     }
     tables: list[str] = []
     try:
@@ -153,6 +161,14 @@ def main(argv: list[str]) -> int:
             tables.append("### Lock contention\n\n" + lock.render(result["lock"]))
             print(tables[-1] + "\n", flush=True)
             save(args, result, tables)
+        if args.only in (None, "partial"):
+            for nodes, needing, concurrency in args.partial:
+                testbed.ensure(nodes)
+                bench = partial.PartialBench(testbed, collections_root, workdir, args.reboot_delay)
+                result["partial"].append(bench.run_partial(needing, concurrency))
+                tables.append("### Partial roll-out\n\n" + partial.render(result["partial"][-1]))
+                save(args, result, tables)
+                print(tables[-1] + "\n", flush=True)
     finally:
         if was_up and size_before:
             if not testbed.load() or len(testbed.info["nodes"]) != size_before:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -23,12 +24,13 @@ PLAYBOOK = "playbooks/patch_and_reboot.yml"
 
 class Watcher:
     """Counts, every 100 ms, the nodes down for a reboot (cordoned with kured's in-progress mark, or NotReady)
-    and the holders of the lock; keeps the maxima."""
+    and the holders of the lock; keeps the maxima and every holder seen."""
 
     def __init__(self, testbed) -> None:
         self.testbed = testbed
         self.max_rebooting = 0
         self.max_holders = 0
+        self.holders_seen: set[str] = set()
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -43,7 +45,9 @@ class Watcher:
                 if IN_PROGRESS in annotations or ready != "True":
                     rebooting += 1
             self.max_rebooting = max(self.max_rebooting, rebooting)
-            self.max_holders = max(self.max_holders, len(self.testbed.lock_holders()))
+            holders = self.testbed.lock_holders()
+            self.max_holders = max(self.max_holders, len(holders))
+            self.holders_seen.update(holders)
             self.samples += 1
             self._stop.wait(0.1)
 
@@ -110,6 +114,15 @@ def assert_cluster_settled(testbed, cordoned: frozenset[str] = frozenset()) -> N
     assert testbed.lock_holders() == []
 
 
+def hosts_of_play(output: str, play: str) -> set[str]:
+    """The hosts that ran or skipped a task in the play of that name, over all its serial batches (each batch
+    prints the play's header again; ansible-playbook's default output)."""
+    sections = [chunk for chunk in ("\n" + output).split("\nPLAY [")[1:] if chunk.startswith(play)]
+    assert sections, f"no play {play!r} in the output"
+    return {host for section in sections
+            for host in re.findall(r"^(?:ok|changed|skipping|failed|fatal): \[([^\]\s]+)", section, re.M)}
+
+
 def report(tmp_path: Path) -> dict[str, Any]:
     return json.loads((tmp_path / "nodepatch-reports" / "rollout.json").read_text())
 
@@ -131,9 +144,14 @@ def test_exactly_the_nodes_that_need_it_reboot_never_more_than_the_concurrency(
     assert watcher.max_holders <= concurrency
     assert watcher.max_rebooting <= concurrency
     assert watcher.max_holders >= 1 and watcher.samples > 10
+    assert watcher.holders_seen == set(needy), "only the nodes that need a reboot take the lock"
+    assert hosts_of_play(proc.stdout, "Reboot the nodes that need it") == set(needy), \
+        "the serial part runs on the nodes that need a reboot, and on no other"
     assert_cluster_settled(cluster)
-    results = {row["node"]: row["result"] for row in report(tmp_path)["nodes"]}
-    assert results == {name: ("rebooted" if name in needy else "not-needed") for name in cluster.nodes}
+    rows = {row["node"]: row for row in report(tmp_path)["nodes"]}
+    assert {name: row["result"] for name, row in rows.items()} == {
+        name: ("rebooted" if name in needy else "not-needed") for name in cluster.nodes}
+    assert all(bool(rows[name]["reasons"]) == (name in needy) for name in cluster.nodes), rows
 
 
 def test_a_node_an_administrator_cordoned_is_rebooted_and_stays_cordoned(cluster, run_playbook, tmp_path) -> None:
@@ -283,6 +301,8 @@ def test_blocked_nodes_are_skipped_with_the_reason_and_the_others_proceed(
         assert after[free] != before[free] and rows[free]["result"] == "rebooted"
     else:
         assert rows[free]["result"] == "blocked", "window and alerts block every node"
+    assert set(rows) == set(cluster.nodes), "every targeted node is in the report"
+    assert hosts_of_play(proc.stdout, "Reboot the nodes that need it") == ({free} if blocker == "pod" else set())
     assert_cluster_settled(cluster)
 
 
