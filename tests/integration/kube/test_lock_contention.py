@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from contention import ANNOTATION, count_holders, max_overlap
 from kured_peers import GROUPS, KuredPeers, require_kured
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Testbed
 
-ANNOTATION = "weave.works/kured-node-lock"
 WORKERS = int(os.environ.get("NODEPATCH_CONTENTION_WORKERS", "8"))
 ROUNDS = int(os.environ.get("NODEPATCH_CONTENTION_ROUNDS", "200"))
 
@@ -68,16 +68,6 @@ WORKER = textwrap.dedent("""
     print(json.dumps({"holder": holder, "held": held, "refused": refused, "conflicts": lock.conflicts,
                       "intervals": intervals}))
 """)
-
-
-def count_holders(raw: str | None) -> int:
-    """kured's reading of the annotation: one holder in the single form, len(locks) in the multi form."""
-    if not raw:
-        return 0
-    value = json.loads(raw)
-    if "locks" in value or "maxOwners" in value:
-        return len({entry["nodeID"] for entry in value.get("locks") or []})
-    return 1 if value.get("nodeID") else 0
 
 
 class Watcher(threading.Thread):
@@ -134,18 +124,6 @@ class Watcher(threading.Thread):
             time.sleep(0.1)
         self.done.set()
         self.join(10)
-
-
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """Most intervals open at one moment. Each interval lies inside its holder's real holding time (taken after
-    the acquiring write returned, before the releasing write began), so an overlap here is a real one."""
-    points = sorted([(start, 1) for start, _end in intervals] + [(end, -1) for _start, end in intervals],
-                    key=lambda point: (point[0], point[1]))
-    current = peak = 0
-    for _moment, step in points:
-        current += step
-        peak = max(peak, current)
-    return peak
 
 
 @dataclass
