@@ -131,8 +131,8 @@ def check_flags(flags: list[str]) -> None:
         name = flag[2:].split("=", 1)[0] if flag.startswith("--") else ""
         if name in OWN_FLAGS:
             raise TestbedError(f"kured flag --{name} is set by the test bed for every peer (what it may run, "
-                                  f"check, and where it listens) and cannot be given; own flags: "
-                                  f"{', '.join('--' + own for own in OWN_FLAGS)}")
+                               f"check, and where it listens) and cannot be given; own flags: "
+                               f"{', '.join('--' + own for own in OWN_FLAGS)}")
 
 
 def lock_objects(rbac: Path, namespace: str, daemonset: str) -> list[dict[str, Any]]:
@@ -213,7 +213,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     check_flags(args.flags)
     if str(PATHS.root).startswith("/run/"):
         raise TestbedError(f"the state directory {PATHS.root} is under /run, which a kured peer's mount "
-                              f"namespace covers with its own tmpfs; use another NODEPATCH_TESTBED_DIR")
+                           f"namespace covers with its own tmpfs; use another NODEPATCH_TESTBED_DIR")
     api = api_from_info(info)
     for node in nodes:
         if api.request("GET", f"/api/v1/nodes/{node}")[0] == 404:

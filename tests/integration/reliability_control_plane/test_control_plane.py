@@ -140,7 +140,7 @@ def test_node_info_retries_a_short_5xx_burst_and_reports_a_long_one(bed: Testbed
 
 
 def test_node_drain_cordons_through_429s_and_5xx_on_the_node(bed: Testbed, proxy: Proxy,
-                                                            run_module: ModuleRunner) -> None:
+                                                             run_module: ModuleRunner) -> None:
     node = bed.nodes[2]
     throttled = proxy.fault("GET", f"/api/v1/nodes/{node}", 429, 2, retry_after=1)
     failing = proxy.fault("PATCH", f"/api/v1/nodes/{node}", 503, 2)
@@ -256,8 +256,9 @@ def test_etcd_restarted_once_mid_rollout_never_two_nodes_down(bed: Testbed, run_
     before = {name: bed.boot_id(name) for name in targets}
     try:
         with Watcher(bed) as watcher:
+            hosts = ",".join(targets)
             thread, outcome = in_background(lambda: run_rollout(run_playbook, bed, tmp_path,
-                                                                 patch_and_reboot_hosts=",".join(targets)))
+                                                                patch_and_reboot_hosts=hosts))
             time.sleep(8)
             component("restart", "etcd", "--kill")
             thread.join(600)

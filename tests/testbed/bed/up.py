@@ -204,4 +204,3 @@ def down(quiet: bool = False, keep_logs: bool = False) -> int:
         log(f"ports still in use after stop: {busy}")
         return 1
     return 0
-
