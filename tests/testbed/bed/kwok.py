@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bed.state import TestbedError
+from bed.state import PATHS, TestbedError
 
 STAGES = Path(__file__).resolve().parent / "kwok-stages.yaml"
 # Annotation that makes the kwok stages leave a node alone while it is "rebooting" (see kwok-stages.yaml):
@@ -16,9 +16,14 @@ REBOOTING_ANNOTATION = "nodepatch.testbed/rebooting"
 
 
 def stages_file() -> Path:
-    """The stage file, refused if it no longer names the annotation the simulated reboot sets."""
+    """kwok's --config, written into the state directory from the data file's items (kwok reads one Stage per
+    YAML document); refused if the stages no longer name the annotation the simulated reboot sets."""
+    import yaml
+
     text = STAGES.read_text()
     if f'.metadata.annotations["{REBOOTING_ANNOTATION}"]' not in text:
         raise TestbedError(f"{STAGES} does not select on the annotation {REBOOTING_ANNOTATION} that `testbed reboot` "
                            "sets: kwok would mark a rebooting node Ready at once")
-    return STAGES
+    target = PATHS.root / "kwok-stages.yaml"
+    target.write_text(yaml.safe_dump_all(yaml.safe_load(text)["items"], sort_keys=False, width=1000))
+    return target
