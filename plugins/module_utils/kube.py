@@ -131,6 +131,18 @@ def api_error(error: ApiException, action: str, target: str) -> NodepatchError:
     return NodepatchError(message, target=target, hint=hint or HINTS.get(status), details=details, status=status)
 
 
+def retry_after(error: BaseException) -> float | None:
+    """The seconds an API server's Retry-After header asks for (429 from API priority and fairness, 503), if any.
+
+    Only the delay-seconds form: the API server never sends an HTTP date."""
+    headers = getattr(error, "headers", None) or {}
+    try:
+        value = float(headers.get("Retry-After", ""))
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
 def is_transient(error: BaseException, retry_429: bool = True) -> bool:
     if isinstance(error, ApiException):
         return error.status in TRANSIENT_STATUSES or (retry_429 and error.status == 429)
@@ -214,12 +226,26 @@ class KubeClient:
 
     def call(self, function: t.Callable[..., T], *args: t.Any, target: str, action: str, retry_429: bool = True,
              **kwargs: t.Any) -> T:
-        """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff."""
+        """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff,
+        waiting at least what a Retry-After header asks (up to ``retry_cap``); at most ``retry_attempts`` tries."""
+        retried: list[BaseException] = []
         try:
             return call_with_retries(lambda: function(*args, **kwargs), lambda error: is_transient(error, retry_429),
-                                     self.retry_attempts, self.retry_base, self.retry_cap, self.sleep)
+                                     self.retry_attempts, self.retry_base, self.retry_cap, self.sleep,
+                                     on_retry=retried.append, wait_hint=retry_after)
         except ApiException as error:
-            raise api_error(error, action, target) from error
+            failure = api_error(error, action, target)
+            if retried:
+                failure = self._gave_up(failure, len(retried) + 1)
+            raise failure from error
         except (urllib3.exceptions.HTTPError, ConnectionError) as error:
-            raise NodepatchError(f"cannot reach the API server at {self.host} to {action} {target}: {error}",
-                                 target=target, hint="check the address and that the API server is up") from error
+            failure = NodepatchError(f"cannot reach the API server at {self.host} to {action} {target}: {error}",
+                                     target=target, hint="check the address and that the API server is up")
+            raise (self._gave_up(failure, len(retried) + 1) if retried else failure) from error
+
+    @staticmethod
+    def _gave_up(failure: NodepatchError, attempts: int) -> NodepatchError:
+        """The error, saying that it outlasted the retries: the bounds a user can weigh against the outage."""
+        failure.message += f" (still failing after {attempts} attempts)"
+        failure.details["attempts"] = attempts
+        return failure

@@ -40,10 +40,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import testbed as tb
+from bed import cluster
+from bed.api import Api, api_from_info
+from bed.procs import free_port, stop_pids
+from bed.state import HERE, PATHS, TestbedError, load_info, log, read_json, write_json
 
-KURED_DIR = tb.PATHS.root / "kured"
-TESTBED_CLI = tb.HERE / "testbed"
+KURED_DIR = PATHS.root / "kured"
+TESTBED_CLI = HERE / "testbed"
 SA_NAMESPACE = "kube-system"
 SA_NAME = "kured"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -93,7 +96,7 @@ def kured_pid_file(node: str) -> Path:
 
 
 def log_file(node: str) -> Path:
-    return tb.PATHS.component_log(f"kured-{node}")
+    return PATHS.component_log(f"kured-{node}")
 
 
 # --------------------------------------------------------------------------------------------------- set-up
@@ -101,15 +104,15 @@ def log_file(node: str) -> Path:
 
 def kured_build() -> Path:
     """The directory with `kured` and `kured-rbac.yaml` (tests/testbed/build.sh kured)."""
-    proc = subprocess.run([str(tb.HERE / "build.sh"), "kured"], stdout=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run([str(HERE / "build.sh"), "kured"], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode == BUILD_NO_KURED:
         raise NoKured("no kured binary (tests/testbed/build.sh kured says why, above)")
     if proc.returncode != 0:
-        raise tb.TestbedError(f"tests/testbed/build.sh kured failed (exit {proc.returncode}); its output is above")
+        raise TestbedError(f"tests/testbed/build.sh kured failed (exit {proc.returncode}); its output is above")
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-class NoKured(tb.TestbedError):
+class NoKured(TestbedError):
     """No kured was given (NODEPATCH_KURED_BIN / NODEPATCH_KURED_SRC) and none could be installed."""
 
 
@@ -132,9 +135,9 @@ def check_env(env: list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         flag = name[len("KURED_"):].lower().replace("_", "-")
         if not sep or not name.startswith("KURED_") or not flag:
-            raise tb.TestbedError(f"--env {item!r}: give KURED_NAME=VALUE")
+            raise TestbedError(f"--env {item!r}: give KURED_NAME=VALUE")
         if flag in OWN_FLAGS:
-            raise tb.TestbedError(f"--env {name}: kured flag --{flag} is set by the test bed for every peer")
+            raise TestbedError(f"--env {name}: kured flag --{flag} is set by the test bed for every peer")
         found[name] = value
     return found
 
@@ -143,9 +146,9 @@ def check_flags(flags: list[str]) -> None:
     for flag in flags:
         name = flag[2:].split("=", 1)[0] if flag.startswith("--") else ""
         if name in OWN_FLAGS:
-            raise tb.TestbedError(f"kured flag --{name} is set by the test bed for every peer (what it may run, "
-                                  f"check, and where it listens) and cannot be given; own flags: "
-                                  f"{', '.join('--' + own for own in OWN_FLAGS)}")
+            raise TestbedError(f"kured flag --{name} is set by the test bed for every peer (what it may run, "
+                               f"check, and where it listens) and cannot be given; own flags: "
+                               f"{', '.join('--' + own for own in OWN_FLAGS)}")
 
 
 def lock_objects(rbac: Path, namespace: str, daemonset: str) -> list[dict[str, Any]]:
@@ -176,7 +179,7 @@ def lock_daemonset(namespace: str, name: str) -> dict[str, Any]:
                 "containers": [{"name": "kured", "image": "ghcr.io/kubereboot/kured:1.17.1"}]}}}}
 
 
-def prepare(api: tb.Api, info: dict[str, Any], build: Path, namespace: str, daemonset: str) -> Path:
+def prepare(api: Api, info: dict[str, Any], build: Path, namespace: str, daemonset: str) -> Path:
     """ServiceAccount, RBAC, lock DaemonSet, token + CA + namespace files, the nsenter shim. Returns the shim."""
     import yaml
 
@@ -189,16 +192,13 @@ def prepare(api: tb.Api, info: dict[str, Any], build: Path, namespace: str, daem
     manifest = KURED_DIR / f"rbac-{namespace}-{daemonset}.yaml"
     manifest.write_text(yaml.safe_dump({"kind": "List", "items": lock_objects(build / "kured-rbac.yaml", namespace,
                                                                               daemonset)}))
-    tb.apply_manifest(api, manifest)
+    cluster.apply_manifest(api, manifest)
 
     account = KURED_DIR / "serviceaccount"
     account.mkdir(mode=0o700, exist_ok=True)
     token = account / "token"
     if not token.exists():
-        issued = api.call("POST", f"/api/v1/namespaces/{SA_NAMESPACE}/serviceaccounts/{SA_NAME}/token",
-                          {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                           "spec": {"expirationSeconds": tb.TOKEN_SECONDS}})["status"]["token"]
-        token.write_text(issued)
+        token.write_text(cluster.service_account_token(api, SA_NAMESPACE, SA_NAME))
         token.chmod(0o600)
     (account / "ca.crt").write_bytes(Path(info["ca_cert"]).read_bytes())
     (account / "namespace").write_text(SA_NAMESPACE)
@@ -215,7 +215,7 @@ def kured_argv(build: Path, node: str, port: int, reboot_delay: float, flags: li
     return [
         str(build / "kured"), f"--period={DEFAULT_PERIOD}", *flags,
         f"--node-id={node}", "--metrics-host=127.0.0.1", f"--metrics-port={port}",
-        f"--reboot-sentinel={tb.PATHS.sentinel(node)}", "--reboot-method=command",
+        f"--reboot-sentinel={PATHS.sentinel(node)}", "--reboot-method=command",
         f"--reboot-command={TESTBED_CLI} reboot {node} --delay {reboot_delay:g}",
     ]
 
@@ -224,17 +224,17 @@ def kured_argv(build: Path, node: str, port: int, reboot_delay: float, flags: li
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    info = tb.load_info()
+    info = load_info()
     nodes = args.nodes or list(info["nodes"])
     check_flags(args.flags)
     env = check_env(args.env)
-    if str(tb.PATHS.root).startswith("/run/"):
-        raise tb.TestbedError(f"the state directory {tb.PATHS.root} is under /run, which a kured peer's mount "
-                              f"namespace covers with its own tmpfs; use another NODEPATCH_TESTBED_DIR")
-    api = tb.api_from_info(info)
+    if str(PATHS.root).startswith("/run/"):
+        raise TestbedError(f"the state directory {PATHS.root} is under /run, which a kured peer's mount "
+                           f"namespace covers with its own tmpfs; use another NODEPATCH_TESTBED_DIR")
+    api = api_from_info(info)
     for node in nodes:
         if api.request("GET", f"/api/v1/nodes/{node}")[0] == 404:
-            raise tb.TestbedError(f"no node {node}; nodes: {', '.join(info['nodes'])}")
+            raise TestbedError(f"no node {node}; nodes: {', '.join(info['nodes'])}")
     build = kured_build()
     namespace = flag_value(args.flags, "ds-namespace") or SA_NAMESPACE
     daemonset = flag_value(args.flags, "ds-name") or "kured"
@@ -242,23 +242,23 @@ def cmd_start(args: argparse.Namespace) -> int:
     stop(nodes)
     started = {}
     for node in nodes:
-        port = tb.free_port()
+        port = free_port()
         config = {
             "node": node, "phase": "starting", "starts": 0, "ready_at": None, "started_at": None,
             "argv": kured_argv(build, node, port, args.reboot_delay, args.flags), "metrics_port": port,
-            "sentinel": str(tb.PATHS.sentinel(node)), "lock": f"{namespace}/{daemonset}",
+            "sentinel": str(PATHS.sentinel(node)), "lock": f"{namespace}/{daemonset}",
             "log": str(log_file(node)), "shim": str(shim), "api_port": info["ports"]["apiserver"], "env": env,
         }
-        tb.write_json(state_file(node), config)
+        write_json(state_file(node), config)
         with log_file(node).open("ab") as logfile:
             proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "_supervise", node],
                                     stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True,
-                                    env={**os.environ, "NODEPATCH_TESTBED_DIR": str(tb.PATHS.root)})
+                                    env={**os.environ, "NODEPATCH_TESTBED_DIR": str(PATHS.root)})
         supervisor_pid_file(node).write_text(str(proc.pid))
         started[node] = {"state": str(state_file(node)), "log": str(log_file(node)), "metrics_port": port,
                          "lock": config["lock"]}
-    tb.log(f"kured started on {len(nodes)} node(s); lock {namespace}/{daemonset}; first lock check within 90 s")
+    log(f"kured started on {len(nodes)} node(s); lock {namespace}/{daemonset}; first lock check within 90 s")
     print(json.dumps(started, indent=2))
     return 0
 
@@ -275,7 +275,7 @@ def stop(nodes: list[str] | None = None) -> list[str]:
             pids[pid_file.name] = int(pid_file.read_text())
         except ValueError:
             pass
-    tb.stop_pids(pids)
+    stop_pids(pids)
     for name in pids:
         (KURED_DIR / name).unlink(missing_ok=True)
     return sorted({name.split(".", 1)[0] for name in pids})
@@ -285,15 +285,15 @@ def cmd_stop(args: argparse.Namespace) -> int:
     stopped = stop(args.nodes or None)
     for node in stopped:
         if state_file(node).exists():
-            state = tb.read_json(state_file(node))
+            state = read_json(state_file(node))
             state["phase"] = "stopped"
-            tb.write_json(state_file(node), state)
-    tb.log(f"kured stopped on: {', '.join(stopped) if stopped else 'nothing was running'}")
+            write_json(state_file(node), state)
+    log(f"kured stopped on: {', '.join(stopped) if stopped else 'nothing was running'}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    states = {path.stem: tb.read_json(path) for path in sorted(KURED_DIR.glob("*.json"))} if KURED_DIR.exists() else {}
+    states = {path.stem: read_json(path) for path in sorted(KURED_DIR.glob("*.json"))} if KURED_DIR.exists() else {}
     if args.json:
         print(json.dumps(states, indent=2))
         return 0
@@ -311,12 +311,12 @@ class Supervisor:
 
     def __init__(self, node: str) -> None:
         self.node = node
-        self.state = tb.read_json(state_file(node))
+        self.state = read_json(state_file(node))
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopping = False
         self.lock = threading.Lock()
         self.log = log_file(node).open("ab", buffering=0)
-        self.reboot_marker = tb.PATHS.reboots / f"{node}.pid"
+        self.reboot_marker = PATHS.reboots / f"{node}.pid"
 
     def say(self, message: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -325,7 +325,7 @@ class Supervisor:
     def update(self, **changes: Any) -> None:
         with self.lock:
             self.state.update(changes)
-            tb.write_json(state_file(self.node), self.state)
+            write_json(state_file(self.node), self.state)
 
     def env(self) -> dict[str, str]:
         # No KURED_* but those given with --env (checked by check_env): kured reads every flag from the environment
@@ -333,7 +333,7 @@ class Supervisor:
         keep = {key: value for key, value in os.environ.items() if not key.startswith("KURED_")}
         return {**keep, **self.state.get("env", {}), "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.state["api_port"]),
                 "NODEPATCH_KURED_SA": str(KURED_DIR / "serviceaccount"), "NODEPATCH_KURED_SHIM": self.state["shim"],
-                "NODEPATCH_TESTBED_DIR": str(tb.PATHS.root)}
+                "NODEPATCH_TESTBED_DIR": str(PATHS.root)}
 
     def start(self) -> None:
         userns = [] if os.geteuid() == 0 else ["--map-root-user"]
@@ -429,10 +429,10 @@ def main(argv: list[str]) -> int:
     try:
         return int(args.func(args))
     except NoKured as err:
-        tb.log(str(err))
+        log(str(err))
         return BUILD_NO_KURED
-    except tb.TestbedError as err:
-        tb.log(str(err))
+    except TestbedError as err:
+        log(str(err))
         return 1
 
 

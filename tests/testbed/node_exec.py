@@ -238,7 +238,7 @@ def install_crd(api: Any, timeout: float = 30) -> None:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from testbed import Api
+    from bed.api import Api
 
     state_dir = Path(args.state_dir)
     Watcher(Api(args.api_url, state_dir / "pki"), state_dir).run()

@@ -36,46 +36,20 @@ def _when(value: Any, now: datetime.datetime) -> datetime.datetime:
     return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def _pem(cert: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key: Any) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                             serialization.NoEncryption())
-
-
 def generate(name: str, spec: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
     """A cluster CA and two client certificates (admin, user) signed by it, with the validity ``spec`` gives."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from bed.pki import Authority, cert_pem, key_pem
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
     ca_from, ca_to = (_when(v, now) for v in spec["ca"])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(ca_from).not_valid_after(ca_to)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    result: dict[str, Any] = {"ca_pem": _pem(ca)}
+    ca = Authority("ca", ca_from, ca_to)
+    result: dict[str, Any] = {"ca_pem": cert_pem(ca.cert)}
     client_from, client_to = (_when(v, now) for v in spec["client"])
-    for kind, common_name, org in (("admin", "masterclient", "system:masters"), ("user", "client", "system:masters")):
-        key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-                             x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(client_from)
-                .not_valid_after(client_to).add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                                                          critical=True)
-                .sign(ca_key, hashes.SHA256()))
-        result[kind] = {"cert_pem": _pem(cert), "key_pem": _key_pem(key), "token": secrets.token_hex(32)}
+    for kind, common_name in (("admin", "masterclient"), ("user", "client")):
+        cert, key = ca.issue(common_name, ["system:masters"], usage=None, not_before=client_from,
+                             not_after=client_to)
+        result[kind] = {"cert_pem": cert_pem(cert), "key_pem": key_pem(key, traditional=True),
+                        "token": secrets.token_hex(32)}
     result["name"] = name
     return result
 

@@ -19,6 +19,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     api_error,
     forbidden_hint,
     is_transient,
+    retry_after,
     unsupported_kubernetes,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.versions import unsupported_library, version_tuple
@@ -148,6 +149,45 @@ def test_call_gives_up_after_the_attempts_with_the_last_error() -> None:
     with pytest.raises(NodepatchError, match="HTTP 500"):
         client().call(flaky, target="nodes", action="list")
     assert flaky.calls == 6
+
+
+def throttled(seconds: str) -> ApiException:
+    error = api_exception(429, "Too Many Requests", "Too many requests, please try again later.")
+    error.headers = {"Retry-After": seconds}
+    return error
+
+
+def test_call_waits_at_least_what_retry_after_asks_and_no_longer_than_the_cap() -> None:
+    built = client()
+    slept: list[float] = []
+    built.sleep = slept.append
+    flaky = Flaky(throttled("3"), throttled("3600"), ApiException(status=503))
+    assert built.call(flaky, target="nodes", action="list")[0] == "ok"
+    assert slept[0] >= 3 and slept[1] == built.retry_cap and slept[2] <= 2.0  # third pause: full jitter up to 2 s
+    assert flaky.calls == 4
+
+
+@pytest.mark.parametrize("headers, seconds", [
+    ({"Retry-After": "1"}, 1.0), ({"Retry-After": "0.5"}, 0.5), ({"Retry-After": "-1"}, None),
+    ({"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, None), ({}, None), (None, None),
+])
+def test_retry_after_reads_delay_seconds_only(headers: t.Any, seconds: float | None) -> None:
+    error = ApiException(status=429)
+    error.headers = headers
+    assert retry_after(error) == seconds
+
+
+def test_a_burst_outlasting_the_retries_says_how_many_attempts_it_outlasted() -> None:
+    flaky = Flaky(*[throttled("1")] * 10)
+    with pytest.raises(NodepatchError, match=r"HTTP 429 Too Many Requests.*still failing after 6 attempts") as caught:
+        client().call(flaky, target="nodes", action="list")
+    assert caught.value.details["attempts"] == 6 and flaky.calls == 6
+
+
+def test_a_failure_at_the_first_try_is_not_said_to_be_retried() -> None:
+    with pytest.raises(NodepatchError) as caught:
+        client().call(Flaky(ApiException(status=404)), target="node/n1", action="read")
+    assert "attempts" not in str(caught.value) and "attempts" not in caught.value.details
 
 
 def test_call_does_not_retry_a_conflict() -> None:

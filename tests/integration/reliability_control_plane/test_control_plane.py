@@ -1,0 +1,275 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A control plane that fails under the modules: API errors from the fault proxy, components killed mid-call.
+
+Faults come from the test bed (docs/testbed.md): `testbed stop|start|restart COMPONENT` and the fault proxy in
+front of the API server (testbed.json `fault_proxy`: its kubeconfig is the least-privilege identity, through
+the proxy). Every case ends either finished correctly or failed with a clear message, and in a state that a
+re-run finishes: never a lost lock entry, never a second holder.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import ModuleRunner, Testbed
+
+CLI = Path(__file__).resolve().parents[2] / "testbed" / "testbed"
+ANNOTATION = "weave.works/kured-node-lock"
+ATTEMPTS = 6  # KubeClient.retry_attempts: the bound a burst must outlast to fail the call
+
+
+@pytest.fixture
+def bed(testbed: Testbed) -> Testbed:
+    if not testbed.simulated or "fault_proxy" not in testbed.info:
+        pytest.skip("control-plane faults need the simulated test bed (its components and fault proxy)")
+    return testbed
+
+
+class Proxy:
+    def __init__(self, testbed: Testbed) -> None:
+        self.url = testbed.info["fault_proxy"]["control"]
+        self.kubeconfig = testbed.info["fault_proxy"]["kubeconfig"]
+        self.context = ssl.create_default_context(cafile=testbed.info["ca_cert"])
+
+    def _call(self, method: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=self.context, timeout=10) as resp:
+            return json.load(resp)
+
+    def fault(self, method: str, path: str, status: int, count: int, retry_after: float | None = None) -> int:
+        rule = {"method": method, "path": path, "status": status, "count": count}
+        if retry_after is not None:
+            rule["retry_after"] = retry_after
+        return int(self._call("POST", rule)["id"])
+
+    def log(self) -> list[dict[str, Any]]:
+        return list(self._call("GET")["log"])
+
+    def clear(self) -> None:
+        self._call("DELETE")
+
+
+@pytest.fixture
+def proxy(bed: Testbed) -> Any:
+    faults = Proxy(bed)
+    faults.clear()
+    yield faults
+    faults.clear()
+
+
+def component(action: str, name: str, *flags: str) -> None:
+    proc = subprocess.run([str(CLI), action, name, *flags], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"testbed {action} {name}: {proc.stderr}"
+
+
+@pytest.fixture
+def lock_ns(bed: Testbed) -> Any:
+    """A namespace with its own lock DaemonSet `kured` (selecting no node), so kube-system's lock is untouched."""
+    name = bed.create_namespace("np-cp")
+    labels = {"app": "lock-only"}
+    bed.apps_v1().create_namespaced_daemon_set(name, {
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "kured"},
+        "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "nodeSelector": {"nodepatch.test/none": "none"},
+            "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]}}}})
+    yield name
+    bed.delete_namespace(name)
+
+
+def lock(run_module: ModuleRunner, kubeconfig: str, namespace: str, holder: str, **args: Any) -> dict[str, Any]:
+    return run_module("node_lock", {"kubeconfig": kubeconfig, "namespace": namespace, "holder": holder, **args})
+
+
+def faulted(log: list[dict[str, Any]], rule: int) -> int:
+    return sum(1 for entry in log if entry["rule"] == rule)
+
+
+# --------------------------------------------------------------------------------------------------- API errors
+
+
+def test_node_lock_rides_out_a_429_burst_honouring_retry_after(bed: Testbed, proxy: Proxy, lock_ns: str,
+                                                               run_module: ModuleRunner) -> None:
+    path = f"/apis/apps/v1/namespaces/{lock_ns}/daemonsets/kured"
+    rule = proxy.fault("GET|PATCH", path, 429, 3, retry_after=1)
+    result = lock(run_module, proxy.kubeconfig, lock_ns, bed.nodes[0])
+    assert not result.get("failed"), result
+    assert result["changed"] and bed.lock_holders(lock_ns) == [bed.nodes[0]]
+    log = proxy.log()
+    assert faulted(log, rule) == 3
+    assert any(entry["path"] == path and entry["rule"] is None for entry in log), "no request got through after the burst"
+
+
+def test_node_lock_fails_clearly_when_a_5xx_burst_outlasts_the_retries_and_writes_nothing(
+        bed: Testbed, proxy: Proxy, lock_ns: str, run_module: ModuleRunner) -> None:
+    path = f"/apis/apps/v1/namespaces/{lock_ns}/daemonsets/kured"
+    rule = proxy.fault("GET", path, 503, 50)
+    result = lock(run_module, proxy.kubeconfig, lock_ns, bed.nodes[0])
+    assert result.get("failed"), result
+    assert "HTTP 503" in result["msg"] and f"still failing after {ATTEMPTS} attempts" in result["msg"], result["msg"]
+    assert faulted(proxy.log(), rule) == ATTEMPTS  # bounded: not one request more
+    assert bed.lock_holders(lock_ns) == []
+    proxy.clear()
+    again = lock(run_module, proxy.kubeconfig, lock_ns, bed.nodes[0])
+    assert again["changed"] and bed.lock_holders(lock_ns) == [bed.nodes[0]]
+
+
+def test_node_info_retries_a_short_5xx_burst_and_reports_a_long_one(bed: Testbed, proxy: Proxy,
+                                                                    run_module: ModuleRunner) -> None:
+    short = proxy.fault("GET", "/api/v1/nodes(/.*)?", 500, 2)
+    result = run_module("node_info", {"kubeconfig": proxy.kubeconfig, "names": bed.nodes[:2]})
+    assert not result.get("failed"), result
+    assert [node["name"] for node in result["nodes"]] == bed.nodes[:2]
+    assert faulted(proxy.log(), short) == 2
+    proxy.fault("GET", "/api/v1/nodes(/.*)?", 502, 50)
+    failed = run_module("node_info", {"kubeconfig": proxy.kubeconfig, "names": bed.nodes[:2]})
+    assert failed.get("failed") and "HTTP 502" in failed["msg"] and f"after {ATTEMPTS} attempts" in failed["msg"], failed
+
+
+def test_node_drain_cordons_through_429s_and_5xx_on_the_node(bed: Testbed, proxy: Proxy,
+                                                             run_module: ModuleRunner) -> None:
+    node = bed.nodes[2]
+    throttled = proxy.fault("GET", f"/api/v1/nodes/{node}", 429, 2, retry_after=1)
+    failing = proxy.fault("PATCH", f"/api/v1/nodes/{node}", 503, 2)
+    try:
+        result = run_module("node_drain", {"kubeconfig": proxy.kubeconfig, "name": node, "state": "cordoned"})
+        assert not result.get("failed"), result
+        assert bed.core_v1().read_node(node).spec.unschedulable is True
+        log = proxy.log()
+        assert faulted(log, throttled) == 2 and faulted(log, failing) == 2
+    finally:
+        run_module("node_drain", {"kubeconfig": bed.kubeconfig, "name": node, "state": "uncordoned"})
+    assert not bed.core_v1().read_node(node).spec.unschedulable
+
+
+# --------------------------------------------------------------------------------------------------- restarts
+
+
+def in_background(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=call()), daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def clear_failure(result: dict[str, Any]) -> bool:
+    """A failure a user can act on: names the API server or an HTTP status, not a traceback."""
+    msg = result.get("msg", "")
+    return bool(result.get("failed")) and ("API server" in msg or "HTTP " in msg) and "Traceback" not in msg
+
+
+def test_kube_apiserver_killed_mid_lock_acquire_loses_no_entry_and_admits_no_second_holder(
+        bed: Testbed, lock_ns: str, run_module: ModuleRunner) -> None:
+    first, second = bed.nodes[0], bed.nodes[1]
+    assert lock(run_module, bed.kubeconfig, lock_ns, first)["changed"]
+    thread, outcome = in_background(lambda: lock(run_module, bed.kubeconfig, lock_ns, second, wait_timeout=90,
+                                                 wait_sleep=1))
+    time.sleep(3)  # the second is waiting on the first
+    component("stop", "kube-apiserver", "--kill")
+    time.sleep(3)
+    component("start", "kube-apiserver")
+    assert bed.lock_holders(lock_ns) == [first], "the held entry did not survive the restart"
+    assert lock(run_module, bed.kubeconfig, lock_ns, first, state="released")["changed"]
+    thread.join(120)
+    result = outcome["result"]
+    if result.get("failed"):
+        assert clear_failure(result), result
+        result = lock(run_module, bed.kubeconfig, lock_ns, second)
+        assert not result.get("failed"), result
+    assert bed.lock_holders(lock_ns) == [second]
+
+
+def test_kube_apiserver_restarted_while_waiting_for_ready(bed: Testbed, run_module: ModuleRunner) -> None:
+    node = bed.nodes[2]
+    before = bed.boot_id(node)
+    args = {"kubeconfig": bed.kubeconfig, "names": [node], "wait_ready": True, "changed_boot_id_from": before,
+            "wait_timeout": 120}
+    bed.reboot(node, delay=8)
+    thread, outcome = in_background(lambda: run_module("node_info", args))
+    time.sleep(2)
+    component("restart", "kube-apiserver", "--kill")
+    thread.join(150)
+    result = outcome["result"]
+    if result.get("failed"):
+        assert clear_failure(result), result
+        result = run_module("node_info", args)
+    assert not result.get("failed"), result
+    facts = result["nodes_by_name"][node]
+    assert facts["ready"] and facts["boot_id"] != before and facts["boot_id"] == bed.boot_id(node)
+
+
+def test_kube_apiserver_killed_mid_drain_leaves_a_drain_a_rerun_finishes(bed: Testbed, run_module: ModuleRunner) -> None:
+    node = bed.nodes[1]
+    namespace = bed.create_namespace("np-cp-drain")
+    labels = {"app": "drained"}
+    bed.apps_v1().create_namespaced_replica_set(namespace, {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 6, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels},
+                 "spec": {"nodeSelector": {"kubernetes.io/hostname": node}, "terminationGracePeriodSeconds": 0,
+                          "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]}}}})
+
+    def running() -> list[str]:
+        pods = bed.core_v1().list_namespaced_pod(namespace, field_selector=f"spec.nodeName={node}").items
+        return [p.metadata.name for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+
+    args = {"kubeconfig": bed.kubeconfig, "name": node, "state": "drained", "timeout": 120}
+    try:
+        bed.wait_until(lambda: len(running()) == 6, 60, "6 pods running on the node")
+        thread, outcome = in_background(lambda: run_module("node_drain", args))
+        time.sleep(1)
+        component("restart", "kube-apiserver", "--kill")
+        thread.join(180)
+        result = outcome["result"]
+        if result.get("failed"):
+            assert clear_failure(result), result
+            result = run_module("node_drain", args)
+        assert not result.get("failed"), result
+        assert bed.core_v1().read_node(node).spec.unschedulable is True
+        # Replacements cannot run anywhere else (nodeSelector): what is left on the node is only what was evicted.
+        bed.wait_until(lambda: running() == [], 60, "no pod of the ReplicaSet running on the drained node")
+    finally:
+        run_module("node_drain", {"kubeconfig": bed.kubeconfig, "name": node, "state": "uncordoned"})
+        bed.delete_namespace(namespace)
+
+
+def test_etcd_restarted_once_mid_rollout_never_two_nodes_down(bed: Testbed, run_playbook: Any,
+                                                              tmp_path: Path) -> None:
+    from tests.integration.rollout.test_rollout import Watcher, assert_cluster_settled, reset, run_rollout
+
+    reset(bed)
+    targets = bed.nodes[:2]
+    for name in targets:
+        bed.sentinel(name, on=True)
+    before = {name: bed.boot_id(name) for name in targets}
+    try:
+        with Watcher(bed) as watcher:
+            hosts = ",".join(targets)
+            thread, outcome = in_background(lambda: run_rollout(run_playbook, bed, tmp_path,
+                                                                patch_and_reboot_hosts=hosts))
+            time.sleep(8)
+            component("restart", "etcd", "--kill")
+            thread.join(600)
+            first = outcome["result"]
+            if first.returncode != 0:
+                assert "Traceback" not in first.stdout, first.stdout[-3000:]
+                second = run_rollout(run_playbook, bed, tmp_path, patch_and_reboot_hosts=",".join(targets))
+                assert second.returncode == 0, second.stdout[-3000:]
+        assert watcher.max_rebooting <= 1 and watcher.max_holders <= 1
+        for name in targets:
+            assert bed.boot_id(name) != before[name], f"{name} was not rebooted"
+        assert_cluster_settled(bed)
+    finally:
+        reset(bed)
