@@ -67,8 +67,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     else:
         plan = {nodes: args.concurrency or ([1] if smoke else [1, 3]) for nodes in args.nodes or ([3] if smoke else [10, 50])}
     args.plan = plan
-    args.partial = [tuple(int(part) for part in item.split("x")) for item in
-                     (args.partial or ("6x2x2" if smoke else "100x10x2")).split(",")]
+    partial_plan = args.partial or ("6x2x2" if smoke else "100x10x2")
+    args.partial = [tuple(int(part) for part in item.split("x")) for item in partial_plan.split(",")]
     args.reboot_delay = args.reboot_delay if args.reboot_delay is not None else (2.0 if smoke else 10.0)
     return args
 
