@@ -181,11 +181,11 @@ def decide_release(current: t.Sequence[Holder], me: str, now_ns: int) -> tuple[b
 
 
 def full_message(blocking: t.Sequence[Holder], max_holders: int) -> str:
-    names = ", ".join(entry.node_id + (" (stale: its Node no longer exists)" if entry.stale else "")
-                      for entry in blocking)
+    nodeless = " (no Node of that name: stale, or a pause such as kured's manual hold)"
+    names = ", ".join(entry.node_id + (nodeless if entry.stale else "") for entry in blocking)
     message = f"the lock is full ({len(blocking)} of {max_holders}): held by {names}"
     if any(entry.stale for entry in blocking):
-        message += "; set break_stale to take over from stale holders"
+        message += "; set break_stale to take over from holders that are not nodes, unless they are a pause"
     return message
 
 
