@@ -119,7 +119,7 @@ stage_integration() {
   # are re-aimed they time out, so the suite leaves them out and says so. Run them alone with
   # `pytest tests/integration/reliability/test_interruptions.py`.
   echo "NOT RUN: tests/integration/reliability/test_interruptions.py (broken by the check-pass merge; issue 14)"
-  NODEPATCH_SKIP_STAGE=1 python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE \
+  NODEPATCH_SKIP_STAGE=1 python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE --durations=40 \
     --ignore tests/integration/reliability/test_interruptions.py
 }
 
@@ -144,7 +144,7 @@ stage_minimum() {
   tests/testbed/install-deps.sh >/dev/null || return 1
   tests/testbed/build.sh >/dev/null || return 1
   NODEPATCH_SKIP_STAGE=1 PATH="$min_venv/bin:$PATH" "$min_venv/bin/python" -m pytest "${MINIMUM_SLICE[@]}" \
-    -p no:cacheprovider -v --timeout 900 -rfE
+    -p no:cacheprovider -v --timeout 900 -rfE --durations=20
 }
 
 for stage in "${stages[@]}"; do
