@@ -109,18 +109,68 @@ stage_collection() {
   rm -rf "$work"
 }
 
+# The integration tests run in two shards at once, each on a test bed of its own: much of a test's time is waiting
+# (simulated reboots, lock turns, kured's period), which two beds on two cores overlap. Each shard takes the next
+# group from one queue, longest first (seconds from the last measured run), so the shards end close together.
+# The kured peers reboot any node whose sentinel is on, so every test that uses them stays in one group.
+INTEGRATION_GROUPS=(
+  "tests/integration/kube tests/integration/kured"
+  "tests/integration/aks"
+  "tests/integration/rollout"
+  "tests/integration/reliability"
+  "tests/integration/testbed"
+  "tests/integration/kured_role"
+  "tests/integration/awx"
+  "tests/integration/report"
+  "tests/integration/reliability_control_plane"
+  "tests/integration/node_access"
+  "tests/integration/bench"
+)
+INTEGRATION_SHARDS=${NODEPATCH_SHARDS:-2}
+
+integration_next_group() {
+  flock "$1.lock" bash -c 'head -n 1 "$0"; sed -i 1d "$0"' "$1"
+}
+
+integration_shard() {
+  local shard=$1 queue=$2 group start rc=0
+  export NODEPATCH_TESTBED_DIR=$root/.build/testbed-shard$shard NODEPATCH_TESTBED_KEEP=1
+  while group=$(integration_next_group "$queue") && [ -n "$group" ]; do
+    start=$SECONDS
+    # shellcheck disable=SC2086 # a group is a list of paths
+    NODEPATCH_SKIP_STAGE=1 python -m pytest $group -p no:cacheprovider -v --timeout 900 -rfE --durations=10 \
+      2>&1 | sed -u "s|^|[$shard] |" || rc=1
+    echo "$shard ${PIPESTATUS[0]} $((SECONDS - start)) $group" >>"$queue.done"
+  done
+  tests/testbed/testbed down >/dev/null 2>&1
+  return $rc
+}
+
 stage_integration() {
   tests/testbed/install-deps.sh || return 1
   tests/testbed/build.sh >/dev/null || return 1
   # kured for the live kured tests (exit 3: none given; those tests then skip, or fail under CI=true).
   tests/testbed/build.sh kured >/dev/null || [ $? -eq 3 ] || return 1
   collection_root >/dev/null || return 1
-  # The interruption cases (issue 14) hold the play at task names that the check pass of issue 13 moved: until they
-  # are re-aimed they time out, so the suite leaves them out and says so. Run them alone with
-  # `pytest tests/integration/reliability/test_interruptions.py`.
-  echo "NOT RUN: tests/integration/reliability/test_interruptions.py (broken by the check-pass merge; issue 14)"
-  NODEPATCH_SKIP_STAGE=1 python -m pytest tests/integration -p no:cacheprovider -v --timeout 900 -rfE --durations=40 \
-    --ignore tests/integration/reliability/test_interruptions.py
+  local queue=$root/.build/integration-queue shard dir rc=0
+  for dir in tests/integration/*/; do
+    dir=${dir%/}
+    [ "${dir##*/}" = __pycache__ ] || [[ " ${INTEGRATION_GROUPS[*]} " == *" $dir "* ]] \
+      || { echo "$dir is in no INTEGRATION_GROUPS entry of tests/run.sh"; return 1; }
+  done
+  printf '%s\n' "${INTEGRATION_GROUPS[@]}" >"$queue"
+  : >"$queue.done"
+  local -a shards=()
+  for shard in $(seq 1 "$INTEGRATION_SHARDS"); do
+    integration_shard "$shard" "$queue" &
+    shards+=($!)
+  done
+  for shard in "${shards[@]}"; do wait "$shard" || rc=1; done
+  echo "integration groups (shard, pytest exit status, seconds, paths):"
+  sort -k3 -n -r "$queue.done" | sed 's/^/  /'
+  awk '$2 != 0 { bad = 1 } END { exit bad }' "$queue.done" || rc=1
+  [ "$(wc -l <"$queue.done")" -eq "${#INTEGRATION_GROUPS[@]}" ] || { echo "not every group ran"; rc=1; }
+  return $rc
 }
 
 # The oldest versions the collection declares (tools/min-venv.sh: requirements.txt's lower bounds, ansible-core's

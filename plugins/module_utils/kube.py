@@ -58,6 +58,10 @@ T = t.TypeVar("T")
 
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# An API server that has just started authorizes before its RBAC cache has loaded every binding, and refuses
+# with the same 403 a missing permission gets (kubernetes/kubernetes#121635). So an RBAC refusal is tried this
+# many times more (a few seconds in all) before it is reported as the missing permission it then is.
+RBAC_DENIAL_RETRIES = 3
 
 KUBE_AUTH_ARGSPEC: dict[str, dict[str, t.Any]] = dict(
     kubeconfig=dict(type="path", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
@@ -141,6 +145,19 @@ def retry_after(error: BaseException) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if value >= 0 else None
+
+
+def is_rbac_denial(error: BaseException) -> bool:
+    """A 403 in the RBAC authorizer's words ("cannot VERB resource ..."), not an admission webhook's refusal."""
+    if not isinstance(error, ApiException) or error.status != 403:
+        return False
+    body = error.body.decode("utf-8", "replace") if isinstance(error.body, bytes) else str(error.body or "")
+    try:
+        status = json.loads(body)
+    except ValueError:
+        status = None
+    message = str(status.get("message", "")) if isinstance(status, dict) else body
+    return FORBIDDEN.search(message) is not None
 
 
 def is_transient(error: BaseException, retry_429: bool = True) -> bool:
@@ -229,8 +246,12 @@ class KubeClient:
         """Run one API call; retry 429 (unless ``retry_429`` is false), 5xx and connection errors with backoff,
         waiting at least what a Retry-After header asks (up to ``retry_cap``); at most ``retry_attempts`` tries."""
         retried: list[BaseException] = []
+
+        def retryable(error: BaseException) -> bool:
+            return is_transient(error, retry_429) or (
+                is_rbac_denial(error) and sum(map(is_rbac_denial, retried)) < RBAC_DENIAL_RETRIES)
         try:
-            return call_with_retries(lambda: function(*args, **kwargs), lambda error: is_transient(error, retry_429),
+            return call_with_retries(lambda: function(*args, **kwargs), retryable,
                                      self.retry_attempts, self.retry_base, self.retry_cap, self.sleep,
                                      on_retry=retried.append, wait_hint=retry_after)
         except ApiException as error:

@@ -15,6 +15,7 @@ from kubernetes.client.rest import ApiException
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     KUBE_AUTH_ARGSPEC,
+    RBAC_DENIAL_RETRIES,
     KubeClient,
     api_error,
     forbidden_hint,
@@ -188,6 +189,27 @@ def test_a_failure_at_the_first_try_is_not_said_to_be_retried() -> None:
     with pytest.raises(NodepatchError) as caught:
         client().call(Flaky(ApiException(status=404)), target="node/n1", action="read")
     assert "attempts" not in str(caught.value) and "attempts" not in caught.value.details
+
+
+def test_an_rbac_refusal_is_retried_a_few_times_then_named_as_the_missing_permission() -> None:
+    flaky = Flaky(*[api_exception(403, "Forbidden", FORBIDDEN)] * 10)
+    with pytest.raises(NodepatchError, match=r"still failing after 4 attempts.*may not patch daemonsets"):
+        client().call(flaky, target="daemonset kube-system/kured", action="write the lock on")
+    assert flaky.calls == 1 + RBAC_DENIAL_RETRIES
+
+
+def test_an_rbac_refusal_that_clears_is_not_an_error() -> None:
+    # What a client sees in the seconds after an API server restart, before its RBAC cache has loaded.
+    flaky = Flaky(api_exception(403, "Forbidden", FORBIDDEN), api_exception(403, "Forbidden", FORBIDDEN))
+    assert client().call(flaky, target="daemonset kube-system/kured", action="write the lock on")[0] == "ok"
+    assert flaky.calls == 3
+
+
+def test_a_403_that_is_not_rbac_fails_at_once() -> None:
+    flaky = Flaky(api_exception(403, "Forbidden", "admission webhook \"deny.example.com\" denied the request"))
+    with pytest.raises(NodepatchError):
+        client().call(flaky, target="node/n1", action="patch")
+    assert flaky.calls == 1
 
 
 def test_call_does_not_retry_a_conflict() -> None:
