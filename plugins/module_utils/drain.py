@@ -16,6 +16,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.budgets import BudgetWatch
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import is_node_pod
@@ -401,8 +402,10 @@ class NodeDrainer:
             return blocked
         abort = threading.Event()
         lock = threading.Lock()
+        budgets = BudgetWatch(self.client, deadline)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(options.concurrency, len(pods)))) as pool:
-            futures = {pool.submit(self._evict_until_accepted, pod, options, deadline, abort): pod for pod in pods}
+            futures = {pool.submit(self._evict_until_accepted, pod, options, deadline, abort, budgets): pod
+                       for pod in pods}
             failure: NodepatchError | None = None
             for future in concurrent.futures.as_completed(futures):
                 pod = futures[future]
@@ -410,6 +413,7 @@ class NodeDrainer:
                     outcome, message = future.result()
                 except NodepatchError as error:
                     abort.set()
+                    budgets.wake()
                     failure = failure or error
                     continue
                 with lock:
@@ -417,15 +421,17 @@ class NodeDrainer:
                         result["evicted"].append(pod_ref(pod))
                     elif outcome == "blocked":
                         blocked[pod_ref(pod)] = (pod, message)
+        budgets.stop()
         result["evicted"].sort()
         if failure is not None:
             raise failure
         return blocked
 
-    def _evict_until_accepted(self, pod: t.Any, options: DrainOptions, deadline: float,
-                              abort: threading.Event) -> tuple[str, str]:
-        """Evict; HTTP 429 means a PodDisruptionBudget says "not now": retry every eviction_retry_delay until the
-        deadline (one last attempt at the deadline itself). Returns (evicted | gone | blocked, last message)."""
+    def _evict_until_accepted(self, pod: t.Any, options: DrainOptions, deadline: float, abort: threading.Event,
+                              budgets: BudgetWatch) -> tuple[str, str]:
+        """Evict; HTTP 429 means a PodDisruptionBudget says "not now": retry as soon as a budget of the pod's
+        namespace allows a disruption, and at the latest after eviction_retry_delay, until the deadline (one last
+        attempt at the deadline itself). Returns (evicted | gone | blocked, last message)."""
         ref = pod_ref(pod)
         body: dict[str, t.Any] = {"apiVersion": "policy/v1", "kind": "Eviction",
                                   "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace}}
@@ -449,7 +455,7 @@ class NodeDrainer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or abort.is_set():
                     return "blocked", error.message
-                if abort.wait(min(options.eviction_retry_delay, remaining)):
+                if budgets.wait(pod.metadata.namespace, min(options.eviction_retry_delay, remaining), abort):
                     return "blocked", error.message
 
     def _delete(self, pod: t.Any, options: DrainOptions) -> bool:

@@ -18,8 +18,10 @@ description:
     C(Failed)) are deleted. A pod that may not be removed fails the task B(before the cordon), so a drain that
     cannot succeed changes nothing; the error lists every such pod with every rule it breaks.
   - Evictions run concurrently (O(eviction_concurrency)). An eviction a PodDisruptionBudget refuses (HTTP 429) is
-    retried every O(eviction_retry_delay) seconds until O(timeout); the failure then names each budget with its
-    numbers, the pods it refused, and the pods still on the node. The node stays cordoned.
+    asked again as soon as a budget in the pod's namespace allows a disruption (one watch on the budgets' status,
+    started at the first refusal), at the latest after O(eviction_retry_delay) seconds, until O(timeout); the
+    failure then names each budget with its numbers, the pods it refused, and the pods still on the node. The node
+    stays cordoned.
   - Deletion is awaited with one watch on the node's pods, comparing UIDs, so a StatefulSet pod recreated under
     the same name counts as gone. Evictions and deletions carry the pod's UID as a precondition, so a new pod
     that took an old pod's name is never removed by mistake. Pods already terminating are awaited, not evicted
@@ -76,7 +78,9 @@ options:
     type: bool
     default: false
   eviction_retry_delay:
-    description: Seconds between retries of an eviction a PodDisruptionBudget refused.
+    description:
+      - The longest wait, in seconds, before an eviction a PodDisruptionBudget refused is asked again.
+      - It is asked again sooner when the watch on the budgets sees one in its namespace allow a disruption.
     type: float
     default: 5
   eviction_concurrency:

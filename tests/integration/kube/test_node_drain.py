@@ -204,7 +204,7 @@ def test_a_budget_allowing_no_disruption_blocks_the_drain_until_the_timeout_and_
     took = time.monotonic() - started
 
     assert result.get("failed"), result
-    assert 6 <= took < 30
+    assert took >= 6, "the drain gave up before its timeout"
     message = result["msg"]
     assert f"PodDisruptionBudget {pool.namespace}/web-pdb allows 0 disruption(s) (minAvailable 2" in message
     assert "timed out after 6 s" in message
@@ -224,8 +224,10 @@ def test_a_satisfiable_budget_lets_the_drain_finish_without_going_below_it(
     pool.deployment("web", 4)
     pool.pdb("web-pdb", "web", min_available=3, expect_allowed=1)
 
+    # The budget allows one eviction at a time. With a retry delay far past the timeout, only the watch on the
+    # budgets can ask the refused evictions again in time (without it, one last try at the timeout evicts one).
     with HealthyWatcher(pool, "app=web") as watcher:
-        result = drain(run_module, testbed, pool.target, state="drained", timeout=120, eviction_retry_delay=0.5)
+        result = drain(run_module, testbed, pool.target, state="drained", timeout=90, eviction_retry_delay=3600)
 
     assert not result.get("failed"), result
     assert result["changed"] is True
