@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from contention import ANNOTATION, count_holders, max_overlap
+from contention import ANNOTATION, WORKER, count_holders, max_overlap
 from kured_peers import GROUPS, KuredPeers, require_kured
 
 if TYPE_CHECKING:
@@ -39,35 +38,6 @@ if TYPE_CHECKING:
 
 WORKERS = int(os.environ.get("NODEPATCH_CONTENTION_WORKERS", "8"))
 ROUNDS = int(os.environ.get("NODEPATCH_CONTENTION_ROUNDS", "200"))
-
-WORKER = textwrap.dedent("""
-    import json, random, sys, time
-    from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
-    from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
-
-    kubeconfig, namespace, holder, max_holders, rounds, start_at = sys.argv[1:7]
-    client = KubeClient.from_params({"kubeconfig": kubeconfig})
-    settings = LockSettings("daemonset", namespace, "kured", "weave.works/kured-node-lock", "unused",
-                            int(max_holders), 0, False)
-    # Stale checks read the holder's Node; these holders are not nodes, and the count is what is under test.
-    lock = RebootLock(client, settings, check_stale=False)
-    while time.time() < float(start_at):
-        time.sleep(0.01)
-    held, refused, intervals = 0, 0, []
-    for _ in range(int(rounds)):
-        result = lock.acquire(holder, wait_timeout=600, wait_sleep=0.02 + random.random() * 0.03)
-        if not result.acquired:
-            refused += 1
-            continue
-        got = time.time()
-        held += 1
-        time.sleep(0.005)
-        left = time.time()
-        assert lock.release(holder).changed
-        intervals.append((got, left))
-    print(json.dumps({"holder": holder, "held": held, "refused": refused, "conflicts": lock.conflicts,
-                      "intervals": intervals}))
-""")
 
 
 class Watcher(threading.Thread):
@@ -178,8 +148,8 @@ def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, conte
     start_at = time.time() + 3  # every worker has imported the client by then, so they really start together
     env = {**os.environ, "PYTHONPATH": str(collections_root)}
     started = time.monotonic()
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, testbed.kubeconfig, namespace, f"worker-{index}",
-                                 str(max_holders), str(ROUNDS), str(start_at)],
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, testbed.kubeconfig, "daemonset", namespace, "unused",
+                                 f"worker-{index}", str(max_holders), str(ROUNDS), str(start_at)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
                for index in range(WORKERS)]
     reports = []
@@ -219,6 +189,7 @@ def test_holders_never_exceed_the_limit_under_contention(testbed: Testbed, conte
         assert len(spans) == 2 and spans[0] < workers_done, spans
 
     assert held == WORKERS * ROUNDS and all(report["refused"] == 0 for report in reports)
+    assert sum(report["lost"] for report in reports) == 0, "a release found its entry gone"
     assert max(watcher.histogram) <= max_holders, watcher.histogram
     assert overlap <= max_holders
     # Every acquisition and every release is one write, and the watch saw each version.
