@@ -54,11 +54,12 @@ def option_problems(annotations: t.Mapping[str, t.Any], held: t.Mapping[str, t.A
     """What is wrong with the options together, found before the node is read."""
     restored = list(restored)
     problems = []
-    for option, keys in (("held_annotations", list(held)), ("restored_annotations", restored)):
+    for option, verb, keys in (("held_annotations", "held", list(held)),
+                               ("restored_annotations", "restored", restored)):
         for key in keys:
             why = mark_name_problem(key)
             if why is not None:
-                problems.append(f"{option}: {key} cannot be {option.split('_')[0]}: {why}")
+                problems.append(f"{option}: {key} cannot be {verb}: {why}")
     nulls = sorted(key for key, value in held.items() if value is None)
     if nulls:
         problems.append(f"held_annotations: {', '.join(nulls)} needs a value (null is none); list it in "
