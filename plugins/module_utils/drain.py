@@ -16,6 +16,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import BeforeMark
 from ansible_collections.nodepatch.kube.plugins.module_utils.budgets import BudgetWatch
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
@@ -25,6 +26,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import se
 from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 WAS_UNSCHEDULABLE = "nodepatch.kube/was-unschedulable"
+WAS_UNSCHEDULABLE_MARK: BeforeMark[bool] = BeforeMark(WAS_UNSCHEDULABLE, lambda was: "true" if was else "false",
+                                                      lambda raw: raw == "true")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 FINISHED_PHASES = ("Succeeded", "Failed")
 MERGE_PATCH = "application/merge-patch+json"
@@ -79,8 +82,7 @@ class PodPlan:
 def cordoned_before(annotations: t.Mapping[str, str] | None, unschedulable: bool) -> bool:
     """Whether the node was cordoned before nodepatch came: our mark where we left one (a node we cordoned is
     cordoned now, yet was not before), else the node as it is — without our mark, a cordon is somebody else's."""
-    recorded = (annotations or {}).get(WAS_UNSCHEDULABLE)
-    return recorded == "true" if recorded is not None else bool(unschedulable)
+    return WAS_UNSCHEDULABLE_MARK.before(annotations, bool(unschedulable))
 
 
 def pod_ref(pod: t.Any) -> str:
@@ -250,13 +252,13 @@ class NodeDrainer:
         overwritten, so a re-cordon after a crash keeps what the first run saw."""
         def step(current: t.Any) -> tuple[bool, bool]:
             annotations = current.metadata.annotations or {}
-            recorded = annotations.get(WAS_UNSCHEDULABLE)
             was = cordoned_before(annotations, bool(current.spec.unschedulable))
             patch: dict[str, t.Any] = {}
             if not current.spec.unschedulable:
                 patch["spec"] = {"unschedulable": True}
-            if recorded is None:
-                patch["metadata"] = {"annotations": {WAS_UNSCHEDULABLE: "true" if was else "false"}}
+            record = WAS_UNSCHEDULABLE_MARK.record(annotations, was)
+            if record:
+                patch["metadata"] = {"annotations": record}
             if patch and not self.check_mode:
                 self._patch_node(current, patch, "cordon")
             return bool(patch), was
@@ -267,11 +269,11 @@ class NodeDrainer:
         unschedulable afterwards, message).
         Without our annotation, a cordoned node counts as an administrator's: not knowing is not a yes."""
         def step(current: t.Any) -> tuple[bool, bool, bool, str]:
-            recorded = (current.metadata.annotations or {}).get(WAS_UNSCHEDULABLE)
             admin_cordon = cordoned_before(current.metadata.annotations, bool(current.spec.unschedulable))
             patch: dict[str, t.Any] = {}
-            if recorded is not None:
-                patch["metadata"] = {"annotations": {WAS_UNSCHEDULABLE: None}}
+            forget = WAS_UNSCHEDULABLE_MARK.forget(current.metadata.annotations)
+            if forget:
+                patch["metadata"] = {"annotations": forget}
             unschedulable = bool(current.spec.unschedulable)
             if unschedulable and (force or not admin_cordon):
                 patch["spec"] = {"unschedulable": None}

@@ -1,17 +1,28 @@
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-# SPDX-License-Identifier: GPL-3.0-or-later
 """A node's annotations and labels set as asked: read, compare, and patch only the keys that differ (null removes
-one), so a second run writes nothing."""
+one), so a second run writes nothing. Held annotations (the cluster autoscaler's scale-down-disabled while the
+role has the node) are set over what an administrator had, which a mark of ours keeps until they are restored
+(before_marks)."""
 
 from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import (
+    annotation_mark,
+    hold,
+    mark_name_problem,
+    restore,
+)
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
 KINDS = ("annotations", "labels")
+# A node's resourceVersion moves with every status update; a lost patch re-reads the node at once, 5 tries in all.
+CONFLICT_ATTEMPTS = 5
 
 
 def stringify(values: dict[str, t.Any]) -> dict[str, str | None]:
@@ -33,6 +44,51 @@ def metadata_of(node: t.Any) -> dict[str, dict[str, str]]:
     return {"annotations": dict(node.metadata.annotations or {}), "labels": dict(node.metadata.labels or {})}
 
 
+def held_keys(keys: t.Iterable[str]) -> set[str]:
+    """The annotations that holding (or restoring) ``keys`` touches: each key and its mark."""
+    return {name for key in keys for name in (key, annotation_mark(key).name)}
+
+
+def option_problems(annotations: t.Mapping[str, t.Any], held: t.Mapping[str, t.Any],
+                    restored: t.Iterable[str]) -> list[str]:
+    """What is wrong with the options together, found before the node is read."""
+    restored = list(restored)
+    problems = []
+    for option, verb, keys in (("held_annotations", "held", list(held)),
+                               ("restored_annotations", "restored", restored)):
+        for key in keys:
+            why = mark_name_problem(key)
+            if why is not None:
+                problems.append(f"{option}: {key} cannot be {verb}: {why}")
+    nulls = sorted(key for key, value in held.items() if value is None)
+    if nulls:
+        problems.append(f"held_annotations: {', '.join(nulls)} needs a value (null is none); list it in "
+                        "restored_annotations to put back what it was")
+    both = sorted(set(held) & set(restored))
+    if both:
+        problems.append(f"held_annotations and restored_annotations both name {', '.join(both)}: hold an "
+                        "annotation while the node is in hand, restore it afterwards, not both at once")
+    plain = sorted(set(annotations) & held_keys([*held, *restored]))
+    if plain:
+        problems.append(f"annotations names {', '.join(plain)}, which held_annotations or restored_annotations "
+                        "manage: set each annotation through one option only")
+    marks: dict[str, set[str]] = {}
+    for key in {*held, *restored}:
+        marks.setdefault(annotation_mark(key).name, set()).add(key)
+    problems += [f"held_annotations and restored_annotations: {', '.join(sorted(keys))} would share the mark "
+                 f"{mark}: hold only one of them" for mark, keys in sorted(marks.items()) if len(keys) > 1]
+    return problems
+
+
+def plan_patch(current: dict[str, dict[str, str]], wanted: dict[str, dict[str, str | None]],
+               held: dict[str, str], restored: list[str]) -> dict[str, dict[str, str | None]]:
+    """The metadata to patch, by kind; a kind with nothing to change is left out."""
+    patch = {kind: wanted_changes(current[kind], wanted[kind]) for kind in KINDS}
+    patch["annotations"].update(hold(current["annotations"], held))
+    patch["annotations"].update(restore(current["annotations"], restored))
+    return {kind: changes for kind, changes in patch.items() if changes}
+
+
 class MetadataChange(t.NamedTuple):
     changed: bool
     diff: DiffRecorder
@@ -40,16 +96,32 @@ class MetadataChange(t.NamedTuple):
 
 
 def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.Any], labels: dict[str, t.Any],
-                      check_mode: bool = False) -> MetadataChange:
+                      check_mode: bool = False, held_annotations: dict[str, t.Any] | None = None,
+                      restored_annotations: list[str] | None = None) -> MetadataChange:
     target = f"node/{name}"
+    restored = list(restored_annotations or [])
+    problems = option_problems(annotations, held_annotations or {}, restored)
+    if problems:
+        raise NodepatchError("; ".join(problems), target=target, hint="nothing was changed")
+    held = {key: str(value) for key, value in stringify(held_annotations or {}).items()}
     wanted = {"annotations": stringify(annotations), "labels": stringify(labels)}
-    node = client.call(client.core.read_node, name, target=target, action="read")
-    current = metadata_of(node)
-    patch = {kind: wanted_changes(current[kind], wanted[kind]) for kind in KINDS}
-    patch = {kind: changes for kind, changes in patch.items() if changes}
-    diff = DiffRecorder({kind: {key: current[kind].get(key) for key in wanted[kind]} for kind in KINDS})
-    diff.update({kind: dict(wanted[kind]) for kind in KINDS})
-    if patch and not check_mode:
-        node = client.call(client.core.patch_node, name, {"metadata": patch}, target=target, action="patch")
+    managed = {"annotations": set(wanted["annotations"]) | held_keys([*held, *restored]),
+               "labels": set(wanted["labels"])}
+
+    def step() -> MetadataChange:
+        node = client.call(client.core.read_node, name, target=target, action="read")
         current = metadata_of(node)
-    return MetadataChange(bool(patch), diff, current)
+        patch = plan_patch(current, wanted, held, restored)
+        before = {kind: {key: current[kind].get(key) for key in sorted(managed[kind])} for kind in KINDS}
+        diff = DiffRecorder.between(before, {kind: {**before[kind], **patch.get(kind, {})} for kind in KINDS})
+        if patch and not check_mode:
+            body: dict[str, t.Any] = dict(patch)
+            if held or restored:
+                # What the marks record must be what the node held when we read it: a write in between (an
+                # administrator's annotate) fails this patch with a conflict, and the step starts over.
+                body["resourceVersion"] = node.metadata.resource_version
+            node = client.call(client.core.patch_node, name, {"metadata": body}, target=target, action="patch")
+            current = metadata_of(node)
+        return MetadataChange(bool(patch), diff, current)
+
+    return call_with_retries(step, is_conflict, attempts=CONFLICT_ATTEMPTS, base=0)

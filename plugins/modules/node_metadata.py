@@ -13,6 +13,10 @@ description:
     C(nodepatch.kube/boot-id-before)) and applies pre- and post-reboot labels.
   - Only the keys given are touched; a key whose value is null is removed. One merge patch, sent only when
     something differs.
+  - Holds annotations while the node is in hand (the cluster autoscaler's
+    C(cluster-autoscaler.kubernetes.io/scale-down-disabled) during a reboot) and restores them afterwards to what an
+    administrator had, the way M(nodepatch.kube.node_drain) keeps an administrator's cordon; see
+    O(held_annotations) and O(restored_annotations).
 author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
@@ -31,13 +35,31 @@ options:
     description: Labels to set; a null value removes the label.
     type: dict
     default: {}
+  held_annotations:
+    description:
+      - Annotations to set while the node is in hand, keeping what each was before.
+      - What an annotation C(PREFIX/NAME) held (or that it was absent) is recorded in our annotation
+        C(nodepatch.kube/NAME-before), as JSON (C("false"), or C(null) for absent), in the same patch that sets it.
+      - A record already there is never overwritten, so a run after a crash keeps what the first run saw.
+      - A key may not be named in O(annotations) or O(restored_annotations) as well; two keys whose records would
+        share a name, and annotations of C(nodepatch.kube/) itself, are refused. A value may not be null.
+    type: dict
+    default: {}
+  restored_annotations:
+    description:
+      - Annotations held by O(held_annotations) (in this run or an earlier one) to put back as they were, removing
+        them when they were absent, and their records with them.
+      - An annotation without our record is left as it is, so naming one that was never held changes nothing.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
     details: Reports what would change and writes nothing.
   diff_mode:
     support: full
-    details: Shows the managed annotations and labels before and after.
+    details: Shows the managed annotations and labels (held ones with their records) before and after.
   idempotent:
     support: full
     details: A second run with the same input reports no change.
@@ -59,6 +81,18 @@ EXAMPLES = r"""
       weave.works/kured-reboot-in-progress: null
     labels:
       nodepatch.kube/rebooting: null
+
+- name: Keep the cluster autoscaler from removing the node while it reboots
+  nodepatch.kube.node_metadata:
+    name: aks-nodepool1-12345678-vmss000000
+    held_annotations:
+      cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"
+
+- name: Put back what an administrator had (or remove it)
+  nodepatch.kube.node_metadata:
+    name: aks-nodepool1-12345678-vmss000000
+    restored_annotations:
+      - cluster-autoscaler.kubernetes.io/scale-down-disabled
 """
 
 RETURN = r"""
@@ -85,13 +119,15 @@ def main() -> None:
             name=dict(type="str", required=True),
             annotations=dict(type="dict", default={}),
             labels=dict(type="dict", default={}),
+            held_annotations=dict(type="dict", default={}),
+            restored_annotations=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
         change = set_node_metadata(module.client, params["name"], params["annotations"], params["labels"],
-                                   module.check_mode)
+                                   module.check_mode, params["held_annotations"], params["restored_annotations"])
     except NodepatchError as error:
         module.fail_from(error)
     module.exit_json(changed=change.changed, diff=change.diff, **change.metadata)

@@ -55,3 +55,47 @@ def test_the_api_key_never_appears_in_the_output(testbed, run_module, node) -> N
                                           "name": node, "annotations": {MARK: "x"}})
     assert result["failed"] is True and "401" in result["msg"]
     assert secret not in str(result)
+
+
+SCALE_DOWN = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+RECORD = "nodepatch.kube/scale-down-disabled-before"
+
+
+@pytest.fixture
+def held_node(testbed):
+    name = testbed.nodes[-1]
+    yield name
+    testbed.core_v1().patch_node(name, {"metadata": {"annotations": {SCALE_DOWN: None, RECORD: None}}})
+
+
+def test_a_held_annotation_keeps_the_administrators_value_and_gives_it_back(testbed, run_module, held_node) -> None:
+    testbed.core_v1().patch_node(held_node, {"metadata": {"annotations": {SCALE_DOWN: "false"}}})
+    hold = args(testbed, held_node, held_annotations={SCALE_DOWN: True})
+    checked = run_module("node_metadata", hold, check=True, diff=True)
+    assert checked["changed"] is True
+    assert checked["diff"] == {"before": {"annotations": {SCALE_DOWN: "false", RECORD: None}, "labels": {}},
+                               "after": {"annotations": {SCALE_DOWN: "true", RECORD: '"false"'}, "labels": {}}}
+    assert annotations_of(testbed, held_node) == {SCALE_DOWN: "false"}, "check mode wrote"
+    assert run_module("node_metadata", hold)["changed"] is True
+    assert annotations_of(testbed, held_node) == {SCALE_DOWN: "true", RECORD: '"false"'}
+    assert run_module("node_metadata", hold)["changed"] is False
+
+    restore = args(testbed, held_node, restored_annotations=[SCALE_DOWN])
+    checked = run_module("node_metadata", restore, check=True, diff=True)
+    assert checked["diff"]["after"]["annotations"] == {SCALE_DOWN: "false", RECORD: None}
+    assert annotations_of(testbed, held_node) == {SCALE_DOWN: "true", RECORD: '"false"'}, "check mode wrote"
+    assert run_module("node_metadata", restore)["changed"] is True
+    assert annotations_of(testbed, held_node) == {SCALE_DOWN: "false"}
+    assert run_module("node_metadata", restore)["changed"] is False
+
+
+def test_options_fighting_over_an_annotation_are_refused_before_any_read(testbed, run_module, held_node) -> None:
+    result = run_module("node_metadata", args(testbed, "no-such-node", held_annotations={SCALE_DOWN: "true"},
+                                              restored_annotations=[SCALE_DOWN]))
+    assert result["failed"] is True
+    assert "held_annotations and restored_annotations both name" in result["msg"] and "404" not in result["msg"]
+
+
+def annotations_of(testbed, name):
+    stored = testbed.core_v1().read_node(name).metadata.annotations or {}
+    return {key: value for key, value in stored.items() if key in (SCALE_DOWN, RECORD)}

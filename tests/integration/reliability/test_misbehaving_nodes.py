@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 PLAYBOOK = "playbooks/patch_and_reboot.yml"
 IN_PROGRESS = "weave.works/kured-reboot-in-progress"
 LOCK = "nodepatch.test/misbehaving-lock"
+SCALE_DOWN = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
 
 
 @pytest.fixture
@@ -47,7 +48,8 @@ def reset(bed: Testbed) -> None:
         if not bed.node_ready(name):
             bed.reboot(name, delay=0.2, wait=True)  # supersedes a reboot that would never end
         bed.core_v1().patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None,
+            SCALE_DOWN: None, "nodepatch.kube/scale-down-disabled-before": None}}})
     bed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system", {"metadata": {"annotations": {LOCK: None}}})
 
 
@@ -99,6 +101,7 @@ def test_a_node_that_does_not_come_back_keeps_the_lock_and_its_cordon_and_stops_
     node = bed.node(stuck)
     assert node.spec.unschedulable, "the node that did not come back must stay cordoned"
     assert IN_PROGRESS in (node.metadata.annotations or {}) and "nodepatch.kube/boot-id-before" in node.metadata.annotations
+    assert node.metadata.annotations.get(SCALE_DOWN) == "true", "the autoscaler may remove the node we wait for"
     assert bed.lock_holders(annotation=LOCK) == [stuck]
     assert bed.boot_id(next_node) == boots[next_node] and not bed.node(next_node).spec.unschedulable, \
         "a second node went down"
