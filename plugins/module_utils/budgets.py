@@ -67,9 +67,11 @@ class BudgetWatch:
         def on_event(kind: str, pdb: t.Any) -> None:
             if kind != "DELETED":
                 self._record(pdb)
+
         def on_list(items: list[t.Any]) -> None:
             for pdb in items:
                 self._record(pdb)  # at worst one early retry, refused again if the status was stale
+
         try:
             follow(self._client, self._client.policy.list_pod_disruption_budget_for_all_namespaces,
                    "poddisruptionbudgets", "list", "watch", on_list, on_event, lambda: self._stopped, self._deadline)
