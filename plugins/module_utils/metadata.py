@@ -9,6 +9,8 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import check_keys
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
 
 KINDS = ("annotations", "labels")
@@ -43,6 +45,11 @@ def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.An
                       check_mode: bool = False) -> MetadataChange:
     target = f"node/{name}"
     wanted = {"annotations": stringify(annotations), "labels": stringify(labels)}
+    try:
+        check_keys("annotations", wanted["annotations"])
+        check_keys("labels", wanted["labels"], label_values=True)
+    except ValueError as error:
+        raise NodepatchError(str(error), hint="nothing was written") from None
     node = client.call(client.core.read_node, name, target=target, action="read")
     current = metadata_of(node)
     patch = {kind: wanted_changes(current[kind], wanted[kind]) for kind in KINDS}
