@@ -10,17 +10,13 @@ record them."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from secrets_scan import find_leaks  # noqa: E402
-from spec_cases import Case, counts, failures, generated_cases, module_spec, run_cases, uncovered  # noqa: E402
+from secrets_scan import find_leaks
+from spec_cases import Case, counts, failures, generated_cases, module_spec, run_cases, uncovered
 
 RG, CLUSTER = "rg-linux", "aks-linux"
 MODULES = ("aks_upgrade_channel", "aks_maintenance_window", "aks_node_image_upgrade", "aks_upgrade_info",
