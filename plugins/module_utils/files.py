@@ -62,3 +62,11 @@ def ensure_content(path: str, content: bytes, check_mode: bool, diff: DiffRecord
     if not check_mode:
         write_atomically(path, content)
     return True
+
+
+def check_writable_directory(option: str, path: str) -> None:
+    """ValueError naming ``option`` when the file cannot be written where it is asked for: checked before a
+    change whose result would go there, so nothing is changed that cannot be recorded."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: {directory} is not a directory this user can write; give {option} a path in one")

@@ -27,6 +27,7 @@ try:
     from kubernetes import config as k8s_config
     from kubernetes.client.rest import ApiException
     from kubernetes.config.config_exception import ConfigException
+    from yaml import YAMLError  # the client reads kubeconfigs with PyYAML, its own dependency
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR: Exception | None = None
 except ImportError as import_error:  # pragma: no cover - reported by KubeModule
@@ -76,7 +77,8 @@ KUBE_AUTH_ARGSPEC: dict[str, dict[str, t.Any]] = dict(
 )
 
 HINTS = {
-    401: "the credentials were refused: check the token or client certificate of the kubeconfig",
+    401: "the credentials were refused: check api_key, or the token or client certificate (client_cert, "
+         "client_key) of the kubeconfig",
     403: "the identity lacks this permission: deploy/rbac.yml grants what the collection needs",
     404: "it was not found: check the name and the namespace",
     409: "it changed or exists already (conflict): re-read it and retry, or re-run the task",
@@ -166,6 +168,21 @@ def is_transient(error: BaseException, retry_429: bool = True) -> bool:
     return HAS_KUBERNETES and isinstance(error, (urllib3.exceptions.HTTPError, ConnectionError))
 
 
+FILE_OPTIONS = ("kubeconfig", "ca_cert", "client_cert", "client_key")
+FILE_ENVIRONMENT = {option: KUBE_AUTH_ARGSPEC[option]["fallback"][1][0] for option in FILE_OPTIONS}
+
+
+def check_files(params: t.Mapping[str, t.Any]) -> None:
+    """The connection options that name files, each an existing file, before the client library reads them (it
+    would fail with a bare FileNotFoundError, or a kubeconfig that is not there would read as an empty one)."""
+    for option in FILE_OPTIONS:
+        path = params.get(option)
+        if path and not os.path.isfile(path):
+            raise NodepatchError(f"{option}: {path} does not exist or is not a file",
+                                 hint=f"give {option} (or {FILE_ENVIRONMENT[option]}) the path of a readable file on "
+                                      "the controller")
+
+
 class KubeClient:
     """Typed API groups over one ApiClient, and ``call`` to use them with retries and readable errors."""
 
@@ -208,6 +225,8 @@ class KubeClient:
         default one) unless only ``host`` is given; in a pod with nothing given, the service account; then the
         explicit options override what the kubeconfig said."""
         configuration = k8s_client.Configuration()
+        check_files(params)
+        where = " ".join(f"{option} {params[option]!r}" for option in ("kubeconfig", "context") if params.get(option))
         try:
             if params.get("kubeconfig") or params.get("context"):
                 k8s_config.load_kube_config(config_file=params.get("kubeconfig"), context=params.get("context"),
@@ -217,11 +236,12 @@ class KubeClient:
                     k8s_config.load_incluster_config(client_configuration=configuration)
                 else:
                     k8s_config.load_kube_config(client_configuration=configuration, persist_config=False)
-        except (ConfigException, OSError, TypeError, ValueError) as error:
+        except (ConfigException, OSError, TypeError, ValueError, AttributeError, YAMLError) as error:
             raise NodepatchError(
-                f"cannot load the Kubernetes connection: {error}",
-                hint="give kubeconfig (or K8S_AUTH_KUBECONFIG), or host with api_key (K8S_AUTH_HOST, "
-                     "K8S_AUTH_API_KEY), or run in a pod with a service account") from error
+                f"cannot load the Kubernetes connection{' from ' + where if where else ''}: {error}",
+                hint="give kubeconfig (or K8S_AUTH_KUBECONFIG) with a valid kubeconfig file and a context it has, "
+                     "or host with api_key (K8S_AUTH_HOST, K8S_AUTH_API_KEY), or run in a pod with a service "
+                     "account") from error
         if params.get("host"):
             configuration.host = params["host"]
         if params.get("api_key"):
@@ -261,7 +281,8 @@ class KubeClient:
             raise failure from error
         except (urllib3.exceptions.HTTPError, ConnectionError) as error:
             failure = NodepatchError(f"cannot reach the API server at {self.host} to {action} {target}: {error}",
-                                     target=target, hint="check the address and that the API server is up")
+                                     target=target, hint="check host (or the server of the kubeconfig), that the API server "
+                                                         "is up, and proxy if one is given")
             raise (self._gave_up(failure, len(retried) + 1) if retried else failure) from error
 
     @staticmethod

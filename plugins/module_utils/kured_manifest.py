@@ -23,6 +23,8 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.durations import (
     parse_duration,
     seconds_to_nanos,
 )
+from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import LABEL_VALUE, check_keys, is_dns_label, key_problem
+from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 from ansible_collections.nodepatch.kube.plugins.module_utils.window import (
     DAY_NAMES,
     load_zone,
@@ -36,9 +38,6 @@ NOTIFY_KEY = "notify-url"
 NOTIFY_ENV = "KURED_NOTIFY_URL"
 NOTIFY_CHECKSUM = "nodepatch.kube/notify-url-sha256"
 SENTINEL_DIR = "/sentinel"
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 # option -> (kured flag, kind, kured's default). Kinds: str, int, bool, duration, days, time, zone, labels,
 # selectors (one flag per item), regexp.
@@ -55,7 +54,7 @@ FLAGS: dict[str, tuple[str, str, t.Any]] = {
     "drain_grace_period": ("drain-grace-period", "int", -1),
     "drain_timeout": ("drain-timeout", "duration", "0s"),
     "drain_delay": ("drain-delay", "duration", "0s"),
-    "drain_pod_selector": ("drain-pod-selector", "str", ""),
+    "drain_pod_selector": ("drain-pod-selector", "selector", ""),
     "skip_wait_for_delete_timeout": ("skip-wait-for-delete-timeout", "int", 0),
     "force_reboot": ("force-reboot", "bool", False),
     "reboot_delay": ("reboot-delay", "duration", "0s"),
@@ -144,7 +143,7 @@ def format_labels(value: t.Any, prefix: str, option: str) -> str:
     if not isinstance(value, dict):
         _fail(prefix, option, f"{value!r} is not a mapping of label names to values")
     for key, label in value.items():
-        if not LABEL_KEY.match(str(key)) or not LABEL_VALUE.match(str(label)) or len(str(label)) > 63:
+        if key_problem(str(key)) or not LABEL_VALUE.match(str(label)) or len(str(label)) > 63:
             _fail(prefix, option, f"{key}={label} is not a valid label")
     return ",".join(f"{key}={label}" for key, label in sorted(value.items()))
 
@@ -169,7 +168,12 @@ def format_value(option: str, value: t.Any, prefix: str = "") -> t.Any:
     if kind == "selectors":
         if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item.strip() for item in value):
             _fail(prefix, option, f"{value!r} is not a list of label selectors (strings like app=batch)")
+        for item in value:
+            check_selector(prefix + option, item)
         return list(value)
+    if kind == "selector":
+        check_selector(prefix + option, str(value))
+        return str(value)
     if kind == "regexp":
         try:
             re.compile(str(value))
@@ -218,7 +222,7 @@ def validate_settings(settings: t.Mapping[str, t.Any], prefix: str = "") -> dict
 def validate_spec(spec: KuredSpec, prefix: str = "") -> None:
     for option, name in (("namespace", spec.namespace), ("daemonset", spec.daemonset),
                          ("rbac_name", spec.rbac_name)):
-        if not DNS_NAME.match(name) or len(name) > 63:
+        if not is_dns_label(name):
             raise ValueError(f"{prefix}{option}: {name!r} is not a valid object name (lower-case letters, digits "
                              "and '-', at most 63)")
     if not spec.image.strip():
@@ -227,6 +231,31 @@ def validate_spec(spec: KuredSpec, prefix: str = "") -> None:
         raise ValueError(f"{prefix}sentinel_file: {spec.sentinel_file!r} is not an absolute file path on the node")
     if not 1 <= spec.metrics_port <= 65535:
         raise ValueError(f"{prefix}metrics_port: {spec.metrics_port} is not a port")
+    check_keys(f"{prefix}node_selector", spec.node_selector or {}, label_values=True)
+    for toleration in spec.tolerations:
+        check_toleration(f"{prefix}tolerations", toleration)
+
+
+TOLERATION_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
+TOLERATION_OPERATORS = ("Exists", "Equal")
+TAINT_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def check_toleration(option: str, toleration: t.Mapping[str, t.Any]) -> None:
+    """What the API server would refuse in a toleration (422 on the DaemonSet write), refused before it."""
+    unknown = sorted(set(toleration) - set(TOLERATION_FIELDS))
+    if unknown:
+        raise ValueError(f"{option}: unknown field(s) {', '.join(unknown)}; a toleration has {', '.join(TOLERATION_FIELDS)}")
+    operator = toleration.get("operator", "Equal")
+    if operator not in TOLERATION_OPERATORS:
+        raise ValueError(f"{option}: operator {operator!r} is not one of {', '.join(TOLERATION_OPERATORS)}")
+    effect = toleration.get("effect") or ""
+    if effect not in TAINT_EFFECTS:
+        raise ValueError(f"{option}: effect {effect!r} is not one of {', '.join(TAINT_EFFECTS[1:])} (or empty: all)")
+    if toleration.get("key"):
+        check_keys(option, {toleration["key"]: None})
+    elif operator != "Exists":
+        raise ValueError(f"{option}: a toleration without key must have operator Exists")
 
 
 # --------------------------------------------------------------------------------------------- rendering

@@ -17,6 +17,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
+from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import check_keys
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
@@ -105,6 +106,13 @@ def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.An
         raise NodepatchError("; ".join(problems), target=target, hint="nothing was changed")
     held = {key: str(value) for key, value in stringify(held_annotations or {}).items()}
     wanted = {"annotations": stringify(annotations), "labels": stringify(labels)}
+    try:
+        check_keys("annotations", wanted["annotations"])
+        check_keys("held_annotations", held)
+        check_keys("restored_annotations", dict.fromkeys(restored))
+        check_keys("labels", wanted["labels"], label_values=True)
+    except ValueError as error:
+        raise NodepatchError(str(error), target=target, hint="nothing was written") from None
     managed = {"annotations": set(wanted["annotations"]) | held_keys([*held, *restored]),
                "labels": set(wanted["labels"])}
 

@@ -127,15 +127,18 @@ def check_file(sentinel_file: str) -> DetectorResult:
 
 
 def run_probe(argv: t.Sequence[str], timeout: float, required_rc: int, not_required_rc: int,
-              detector: str) -> DetectorResult:
-    """Run a probe command whose exit code answers; any other outcome is an error, never "reboot required"."""
+              detector: str, option: str | None = None) -> DetectorResult:
+    """Run a probe command whose exit code answers; any other outcome is an error, never "reboot required".
+
+    ``option`` names the module option the command came from, for a command that cannot run."""
     command = " ".join(shlex.quote(arg) for arg in argv)
+    check = f" (check {option})" if option else ""
     try:
         completed = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError as error:
-        raise SentinelError(f"{detector}: cannot execute {command}: {error.strerror}") from error
+        raise SentinelError(f"{detector}: cannot execute {command}: {error.strerror}{check}") from error
     except PermissionError as error:
-        raise SentinelError(f"{detector}: cannot execute {command}: {error.strerror}") from error
+        raise SentinelError(f"{detector}: cannot execute {command}: {error.strerror}{check}") from error
     except subprocess.TimeoutExpired as error:
         raise SentinelError(f"{detector}: {command} did not finish within {timeout:g} s") from error
     details = {"command": list(argv), "rc": completed.returncode}
@@ -200,7 +203,7 @@ def detect(requested: t.Sequence[str] = ("auto",), sentinel_file: str = "/var/ru
         if name == "file":
             results.append(check_file(sentinel_file))
         elif name == "command":
-            results.append(run_probe(sentinel_command or [], command_timeout, 0, 1, "command"))
+            results.append(run_probe(sentinel_command or [], command_timeout, 0, 1, "command", "sentinel_command"))
         elif name == "needs_restarting":
             if not needs_restarting:
                 raise SentinelError("needs_restarting: needs-restarting is not installed "

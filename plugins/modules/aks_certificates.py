@@ -286,6 +286,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.aks_api import mana
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_certificates import CERTIFICATES_IMPORT_ERROR
 from ansible_collections.nodepatch.kube.plugins.module_utils.aks_module import AzureModule
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.files import check_writable_directory
 
 MESSAGES = {
     "none": "no certificate expires within {days} days; nothing to rotate",
@@ -330,7 +331,13 @@ def main() -> None:
     if CERTIFICATES_IMPORT_ERROR is not None:
         module.fail_json(msg="the cryptography and PyYAML Python libraries are required on the controller",
                          exception=str(CERTIFICATES_IMPORT_ERROR))
+    module.require_at_least(wait_timeout=0)
     p = module.params
+    if p["kubeconfig_path"]:
+        try:
+            check_writable_directory("kubeconfig_path", p["kubeconfig_path"])
+        except ValueError as error:
+            module.fail_json(msg=str(error))
     try:
         result = manage_certificates(module.api, p["resource_group"], p["cluster_name"], p["credentials"], p["state"],
                                      p["rotate_within_days"], p["force"], module.check_mode, p["wait"],

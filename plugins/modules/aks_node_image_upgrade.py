@@ -128,6 +128,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    module.require_at_least(wait_timeout=0)
     p = module.params
     try:
         pools = upgrade_node_images(module.api, p["resource_group"], p["cluster_name"], p["pools"] or None,

@@ -150,6 +150,7 @@ def main() -> None:
         required_one_of=[("upgrade_channel", "node_os_upgrade_channel")],
         supports_check_mode=True,
     )
+    module.require_at_least(wait_timeout=0)
     p = module.params
     try:
         plan, state = set_channels(module.api, p["resource_group"], p["cluster_name"], p["upgrade_channel"],

@@ -190,6 +190,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRec
 from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 
 
 def main() -> None:
@@ -219,6 +220,10 @@ def main() -> None:
             module.fail_json(msg=f"{option} must be greater than 0, got {params[option]}")
     if params["skip_wait_for_delete_timeout"] < 0:
         module.fail_json(msg="skip_wait_for_delete_timeout must be 0 (wait for every pod) or more")
+    try:
+        check_selector("pod_selector", params["pod_selector"])
+    except ValueError as error:
+        module.fail_json(msg=str(error))
     options = DrainOptions(
         grace_period=params["grace_period"], timeout=params["timeout"], pod_selector=params["pod_selector"],
         ignore_daemonsets=params["ignore_daemonsets"], delete_emptydir_data=params["delete_emptydir_data"],

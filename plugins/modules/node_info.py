@@ -181,6 +181,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
 from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
 from ansible_collections.nodepatch.kube.plugins.module_utils.nodes import list_nodes, wait_until_back
+from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 
 
 def old_boot_ids(value: object, names: list[str]) -> dict[str, str]:
@@ -209,12 +210,14 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    module.require_at_least(wait_timeout=0)
     params = module.params
     names = params["names"]
     if params["wait_ready"] and not names:
         module.fail_json(msg="wait_ready needs names: the nodes to wait for")
     try:
         boot_ids = old_boot_ids(params["changed_boot_id_from"], names)
+        check_selector("label_selector", params["label_selector"])
     except ValueError as error:
         module.fail_json(msg=str(error))
     try:

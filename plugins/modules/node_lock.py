@@ -169,6 +169,7 @@ message:
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.durations import parse_duration
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import check_keys
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
 from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
 
@@ -193,6 +194,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
+    if not params["holder"].strip():
+        module.fail_json(msg="holder is empty: give the node name (kured's nodeID) that holds the lock")
     if params["max_holders"] < 1:
         module.fail_json(msg=f"max_holders must be 1 or more, got {params['max_holders']}")
     if params["wait_timeout"] < 0 or params["wait_sleep"] <= 0:
@@ -200,6 +203,7 @@ def main() -> None:
                              f"{params['wait_timeout']} and {params['wait_sleep']}")
     try:
         ttl = parse_duration(params["ttl"], "ttl")
+        check_keys("annotation", {params["annotation"]: None})
     except ValueError as error:
         module.fail_json(msg=str(error))
     settings = LockSettings(params["backend"], params["namespace"], params["daemonset"], params["annotation"],

@@ -162,9 +162,11 @@ payloads:
   elements: dict
 """
 
+import os
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.base_module import NodepatchModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.http_url import check_http_url
 from ansible_collections.nodepatch.kube.plugins.module_utils.notify import FORMATS, render_template, template_fields
 from ansible_collections.nodepatch.kube.plugins.module_utils.webhook import HttpSettings, deliver
 
@@ -194,7 +196,15 @@ def main() -> None:
         mutually_exclusive=[("text", "text_template")],
         supports_check_mode=True,
     )
+    module.require_at_least(timeout=1, retries=0)
     params = module.params
+    try:
+        for webhook in params["webhooks"]:
+            check_http_url("webhooks.url", webhook["url"], secret=True)
+        if params["ca_path"] and not os.path.isfile(params["ca_path"]):
+            raise ValueError(f"ca_path: {params['ca_path']} does not exist or is not a file")
+    except ValueError as error:
+        module.fail_json(msg=str(error))
     if params["text_template"] is not None:
         fields = template_fields(params["event"], params["node"], params["reason"], params["cluster"], params["details"])
         try:

@@ -163,8 +163,11 @@ import datetime
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.gate import AlertFilter, blocking_pods, evaluate_gate, prometheus_alerts
+from ansible_collections.nodepatch.kube.plugins.module_utils.http_url import check_http_url
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 from ansible_collections.nodepatch.kube.plugins.module_utils.window import ALL_DAYS, DAYS_MATCH, RebootWindow
 
 
@@ -188,6 +191,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    module.require_at_least(prometheus_timeout=1)
     params = module.params
     if params["blocking_pod_selectors"] and not params["name"]:
         module.fail_json(msg="blocking_pod_selectors needs name: the node whose pods to check")
@@ -196,11 +200,22 @@ def main() -> None:
                                     params["time_zone"], params["reboot_days_match"])
         alert_filter = AlertFilter(params["alert_filter_regexp"], params["alert_filter_match_only"],
                                    params["alert_firing_only"], params["alert_label_matchers"])
+        for selector in params["blocking_pod_selectors"]:
+            check_selector("blocking_pod_selectors", selector)
+        if params["prometheus_url"]:
+            check_http_url("prometheus_url", params["prometheus_url"])
     except ValueError as error:
         module.fail_json(msg=str(error))
+    client = None
+    if params["blocking_pod_selectors"]:
+        # A connection that cannot be set up (kubeconfig, context, files) is bad input, not a blocker: fail now.
+        try:
+            client = module.client
+        except NodepatchError as error:
+            module.fail_from(error)
 
     def pods_check() -> list[str]:
-        return blocking_pods(module.client, params["name"], params["blocking_pod_selectors"])
+        return blocking_pods(client, params["name"], params["blocking_pod_selectors"])
 
     def fetch(url: str) -> bytes:
         return open_url(url, validate_certs=params["prometheus_validate_certs"], timeout=params["prometheus_timeout"],

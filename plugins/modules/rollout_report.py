@@ -166,6 +166,7 @@ def main() -> None:
                 if ensure_content(path, render().encode("utf-8"), module.check_mode, diff):
                     result["changed"] = True
     except NodepatchError as error:
+        error.message = f"{key}: {error.message}"
         module.fail_from(error)
     module.exit_json(diff=diff, **result)
 

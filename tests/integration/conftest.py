@@ -8,6 +8,7 @@
   it are marked `testbed` automatically (`pytest -m "not testbed"` skips them).
 - `run_module`: runs one of this collection's modules directly, as Ansible would, and returns its JSON.
 - `run_playbook`: runs ansible-playbook from the venv against the staged collection.
+- `audit_log`: the write requests the test bed's API server received between two points (audit_log.py).
 
 - `kured_peers`: real kured processes on some nodes (kured_peers.py); tests mark the groups they use with
   `@pytest.mark.kured("single", ...)`. They start with the session's first test-bed test (kured's first lock check
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_log import AuditLog
 from kured_peers import KuredPeers, require_kured
 
 REPO = Path(__file__).resolve().parents[2]
@@ -311,6 +313,12 @@ def testbed() -> Iterator[Testbed]:
     finally:
         if os.environ.get("NODEPATCH_TESTBED_KEEP") != "1":
             subprocess.run([str(TESTBED_CLI), "down"], env=env, capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def audit_log(testbed: Testbed) -> AuditLog:
+    """The API server's write requests (audit_log.py): `mark()` before, `writes(mark, user=...)` after."""
+    return AuditLog.of(testbed)
 
 
 # --------------------------------------------------------------------------------------------------- kured peers

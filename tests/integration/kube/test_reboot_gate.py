@@ -129,12 +129,22 @@ def test_outside_the_window_blocks_and_tells_when_it_opens(run_module: ModuleRun
 
 
 def test_an_api_error_blocks_and_says_why(run_module: ModuleRunner, testbed: Testbed, tmp_path: Any) -> None:
-    missing = tmp_path / "no-kubeconfig"
-    result = run_module("reboot_gate", {"kubeconfig": str(missing), "name": testbed.nodes[0],
-                                        "blocking_pod_selectors": ["app=backup"]})
+    # The API server answers 401 to a token it does not know: an error of the API, so the gate blocks.
+    result = run_module("reboot_gate", {"kubeconfig": testbed.kubeconfig, "api_key": "not-a-valid-token",
+                                        "name": testbed.nodes[0], "blocking_pod_selectors": ["app=backup"]})
     assert not result.get("failed"), result
     assert result["blocked"] is True
     assert result["reasons"][0].startswith("cannot check for blocking pods, so they block:")
+    assert "401" in result["reasons"][0] and "api_key" in result["reasons"][0]
+
+
+def test_a_connection_that_cannot_be_set_up_fails_instead_of_blocking(run_module: ModuleRunner, testbed: Testbed,
+                                                                      tmp_path: Any) -> None:
+    missing = tmp_path / "no-kubeconfig"
+    result = run_module("reboot_gate", {"kubeconfig": str(missing), "name": testbed.nodes[0],
+                                        "blocking_pod_selectors": ["app=backup"]})
+    assert result.get("failed") is True, result
+    assert result["msg"].startswith(f"kubeconfig: {missing} does not exist")
 
 
 def test_invalid_options_fail_before_asking_anything(run_module: ModuleRunner, testbed: Testbed) -> None:

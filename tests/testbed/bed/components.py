@@ -21,7 +21,7 @@ from typing import Any
 
 import node_exec
 
-from bed import fault_proxy, kwok, prometheus, ssh
+from bed import audit, fault_proxy, kwok, prometheus, ssh
 from bed.procs import free_port, log_tail, pid_alive, port_open, spawn, stop_pids, wait_for
 from bed.state import HERE, PATHS, TestbedError, read_json, write_json
 
@@ -122,6 +122,7 @@ def declare(ports: Ports, bin_dir: Path, api_url: str, prometheus_bin: str, sshd
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true", "--profiling=false",
             *node_exec.apiserver_flags(pki),
+            *audit.apiserver_flags(PATHS.audit_policy, PATHS.audit_log),
         ], ports.apiserver, f"{api_url}/readyz", 90),
         Component("kube-controller-manager", [
             f"{b}/kube-controller-manager", f"--kubeconfig={PATHS.component_kubeconfig('kube-controller-manager')}",

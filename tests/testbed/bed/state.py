@@ -43,6 +43,8 @@ class Paths:
         self.ssh = root / "ssh"
         self.reboots = root / "reboots"
         self.etcd = root / "etcd"
+        self.audit_policy = root / "audit-policy.yaml"
+        self.audit_log = root / "logs" / "audit.log"
 
     def sentinel(self, node: str) -> Path:
         from node_state import NodeState

@@ -11,7 +11,7 @@ from typing import Any
 
 import node_exec
 
-from bed import cluster, components, fault_proxy, prometheus, ssh
+from bed import audit, cluster, components, fault_proxy, prometheus, ssh
 from bed.api import Api, healthy, node_condition
 from bed.pki import client_cert_user, generate_testbed_pki, kubeconfig_yaml
 from bed.procs import port_open, stop_pids
@@ -67,6 +67,7 @@ def write_configuration(ports: components.Ports, api_url: str) -> dict[str, Any]
         kubeconfig_yaml(api_url, pki / "ca.crt", client_cert_user(pki, "admin"), "nodepatch-testbed-admin"))
     PATHS.admin_kubeconfig.chmod(0o600)
     prometheus.write_config(PATHS.prometheus, ports.prometheus, ports.apiserver)
+    audit.write_policy(PATHS.audit_policy)
     return ssh.generate(PATHS.ssh, ports.sshd)
 
 
@@ -145,6 +146,8 @@ def start(node_count: int, started: float) -> dict[str, Any]:
         "bin_dir": str(bin_dir),
         "versions": vers,
         "logs": str(PATHS.logs),
+        # Write requests only, level Metadata (bed/audit.py); tests/integration/audit_log.py reads it.
+        "audit_log": str(PATHS.audit_log),
         **exec_info,
     }
     cluster.write_inventory(info)
@@ -193,7 +196,7 @@ def down(quiet: bool = False, keep_logs: bool = False) -> int:
         shutil.rmtree(PATHS.root / sub, ignore_errors=True)
     # Credentials and inventory of a stopped cluster only mislead whoever finds them; so do old declarations.
     for stale in (*PATHS.root.glob("*.kubeconfig"), PATHS.admin_kubeconfig, PATHS.kubeconfig, PATHS.fault_kubeconfig,
-                  PATHS.inventory,
+                  PATHS.inventory, PATHS.audit_policy,
                   PATHS.root / "kwok-stages.yaml", components.components_file()):
         stale.unlink(missing_ok=True)
     if not keep_logs and quiet:

@@ -260,17 +260,32 @@ def test_from_kubeconfig_and_context(tmp_path: t.Any) -> None:
 def test_explicit_host_and_token_override_the_kubeconfig(tmp_path: t.Any) -> None:
     path = tmp_path / "config"
     path.write_text(KUBECONFIG)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read before a request")
     built = KubeClient.from_params({"kubeconfig": str(path), "host": "https://other:443", "api_key": "xyz",
-                                    "ca_cert": "/ca.pem"})
+                                    "ca_cert": str(ca)})
     assert built.host == "https://other:443"
     assert built.api_client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer xyz"
-    assert built.api_client.configuration.ssl_ca_cert == "/ca.pem"
+    assert built.api_client.configuration.ssl_ca_cert == str(ca)
 
 
 def test_a_missing_kubeconfig_is_a_readable_error(tmp_path: t.Any) -> None:
-    with pytest.raises(NodepatchError, match="cannot load the Kubernetes connection") as caught:
+    with pytest.raises(NodepatchError, match=f"^kubeconfig: {tmp_path / 'nope'} does not exist") as caught:
         KubeClient.from_params({"kubeconfig": str(tmp_path / "nope")})
     assert caught.value.hint is not None and "K8S_AUTH_KUBECONFIG" in caught.value.hint
+
+
+@pytest.mark.parametrize("option", ["ca_cert", "client_cert", "client_key"])
+def test_a_missing_certificate_file_names_its_option(tmp_path: t.Any, option: str) -> None:
+    with pytest.raises(NodepatchError, match=f"^{option}: {tmp_path / 'missing.pem'} does not exist"):
+        KubeClient.from_params({"host": "https://127.0.0.1:1", option: str(tmp_path / "missing.pem")})
+
+
+def test_a_kubeconfig_that_is_not_one_names_the_file(tmp_path: t.Any) -> None:
+    path = tmp_path / "config"
+    path.write_text("clusters: [not: a kubeconfig\n")
+    with pytest.raises(NodepatchError, match=f"cannot load the Kubernetes connection from kubeconfig '{path}'"):
+        KubeClient.from_params({"kubeconfig": str(path)})
 
 
 def test_argspec_mirrors_kubernetes_core_names_and_environment() -> None:
