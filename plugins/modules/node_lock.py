@@ -16,7 +16,7 @@ description:
   - Expired entries and repeated holders are pruned when writing. A holder whose Node no longer exists is
     reported as stale and taken over only with O(break_stale=true).
   - Not getting the lock within O(wait_timeout) is a result (RV(acquired=false)), not a failure.
-  - A roll-out can be stopped on the lock (O(state=stopped)): the annotation C(nodepatch.kube/rollout-stopped) on
+  - A roll-out can be stopped on the lock with O(state=stopped). The annotation C(nodepatch.kube/rollout-stopped) on
     the DaemonSet (or on the Lease named O(lease_name)) names the node whose failure stopped it. While it is there,
     O(state=acquired) refuses at once, for every holder (RV(acquired=false), RV(stop) set), and the node it names
     keeps its entry when it releases, so a kured sharing the lock stays held off too (kured itself ignores the
