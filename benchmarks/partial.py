@@ -9,7 +9,8 @@ side in one run:
 - before: benchmarks/playbooks/patch_and_reboot_batches_only.yml (the playbook as of 20d42f2: every node, needing
   a reboot or not, inside serial batches);
 - after: playbooks/patch_and_reboot.yml (one parallel check of every node, then serial batches of the K
-  candidates only).
+  candidates only), in both of its modes: batches (the default) and lock_paced (every candidate on its own, the
+  lock the only throttle).
 
 Ideal = the detection pass (default forks) + ceil(K / concurrency) × (drain + reboot + ready)."""
 
@@ -43,12 +44,13 @@ class PartialBench(RolloutBench):
         self.wait(lambda: all(self.ready(core, node) for node in self.testbed.info["nodes"]), 120, "all nodes Ready")
 
     def measure(self, name: str, playbook: Path, needy: set[str], concurrency: int, meter: RequestMeter,
-                forks: int | None = None) -> dict[str, Any]:
+                forks: int | None = None, mode: str | None = None) -> dict[str, Any]:
         self.sentinels(needy)
         run_dir = self.workdir / f"partial-{name}"
         meter.start()
         load_before = os.getloadavg()[0]
-        proc, wall = self.play(run_dir, self.extra_vars(concurrency), playbook=playbook, forks=forks)
+        extra = self.extra_vars(concurrency) | ({"patch_and_reboot_mode": mode} if mode else {})
+        proc, wall = self.play(run_dir, extra, playbook=playbook, forks=forks)
         requests = meter.stop()
         report = load_report(run_dir / "ansible-playbook.log")
         rebooted = {row["node"] for row in report.get("nodes", []) if row.get("result") == "rebooted"}
@@ -60,7 +62,7 @@ class PartialBench(RolloutBench):
                 "requests": requests, "log": str(run_dir / "ansible-playbook.log"),
                 "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:]}
 
-    def run_partial(self, needing: int, concurrency: int) -> dict[str, Any]:
+    def run_partial(self, needing: int, concurrency: int, lock_paced: bool = True) -> dict[str, Any]:
         nodes = list(self.testbed.info["nodes"])
         self.reset(needing=False)
         reference = self.reference_times()
@@ -72,6 +74,9 @@ class PartialBench(RolloutBench):
         needy = set(nodes[:needing])
         rows = [self.measure("before-batches-of-every-node", BEFORE, needy, concurrency, meter),
                 self.measure("after-check-first-then-batches", PLAYBOOK, needy, concurrency, meter)]
+        if lock_paced:
+            rows.append(self.measure("after-check-first-then-lock-paced", PLAYBOOK, needy, concurrency, meter,
+                                     mode="lock_paced"))
         self.sentinels(set())
         per_node = reference["drain_s"] + reference["reboot_s"] + reference["ready_s"]
         ideal = passes[0]["wall_s"] + batches(needing, concurrency) * per_node

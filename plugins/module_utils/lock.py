@@ -11,6 +11,11 @@ Backend ``daemonset``: an annotation on a DaemonSet holding exactly the JSON kur
 The decisions (parse, prune, may I take it, what to write) are pure functions at the top of this file; the
 ``RebootLock`` class below only reads, calls them, and writes through one of two backends (``DaemonSetLock``,
 ``LeaseLock``, as kured keeps daemonsetlock and leaselock apart) with optimistic concurrency.
+
+A stopped roll-out: the annotation ``nodepatch.kube/rollout-stopped`` (on the DaemonSet, or on the Lease named
+``<lease_name>`` itself) names the node whose failure stopped it. While it is there no holder acquires, and the
+node it names keeps its entry when it releases, so a kured sharing the lock stays held off too; clearing the stop
+(``resume``) drops that entry with it. kured ignores the annotation.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ MAX_CONFLICTS = 200
 CONFLICT_PAUSE = 0.05
 LEASE_UNSCHEDULABLE_ANNOTATION = "nodepatch.kube/unschedulable"
 LEASE_MANAGED_BY = {"app.kubernetes.io/managed-by": "nodepatch.kube"}
+STOP_ANNOTATION = "nodepatch.kube/rollout-stopped"
 
 
 # --------------------------------------------------------------------------------------------- pure logic
@@ -189,6 +195,50 @@ def full_message(blocking: t.Sequence[Holder], max_holders: int) -> str:
     return message
 
 
+@dataclass
+class Stop:
+    """Who stopped the roll-out, and whether the entry it keeps goes when the stop is cleared (it only holds others
+    off: the node failed before its reboot) or stays (the node went down and is not back)."""
+
+    node: str
+    phase: str = ""
+    reason: str = ""
+    created: str = ""
+    release_with_stop: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"node": self.node, "phase": self.phase, "reason": self.reason, "created": self.created,
+                           "releaseWithStop": self.release_with_stop}, separators=(",", ":"))
+
+    def report(self) -> dict[str, t.Any]:
+        return {"node": self.node, "phase": self.phase, "reason": self.reason, "created": self.created,
+                "release_with_stop": self.release_with_stop}
+
+    def describe(self) -> str:
+        details = (f" in phase {self.phase}" if self.phase else "") + (f" at {self.created}" if self.created else "")
+        text = self.node + (f" (failed{details})" if details else "")
+        return text + (f": {self.reason}" if self.reason else "")
+
+
+def parse_stop(raw: str | None) -> Stop | None:
+    """The stop annotation: our JSON, or a bare node name written by hand; absent or empty means not stopped."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return Stop(raw.strip())
+    if not isinstance(value, dict) or not value.get("node"):
+        return Stop(raw.strip())
+    return Stop(str(value["node"]), str(value.get("phase") or ""), str(value.get("reason") or ""),
+                str(value.get("created") or ""), bool(value.get("releaseWithStop", False)))
+
+
+def stopped_message(stop: Stop) -> str:
+    return (f"the roll-out was stopped by {stop.describe()}; no node takes the lock until the stop is cleared "
+            f"(the next roll-out clears it, or node_lock state=resumed)")
+
+
 def lease_slot_index(name: str, prefix: str) -> int | None:
     match = re.fullmatch(re.escape(prefix) + r"-(\d+)", name)
     return int(match.group(1)) if match else None
@@ -244,19 +294,32 @@ class LockResult:
     holders: list[dict[str, t.Any]]
     message: str
     before: list[dict[str, t.Any]] = field(default_factory=list)
+    stop: dict[str, t.Any] | None = None  # the stop after the task
+    stop_before: dict[str, t.Any] | None = None
+
+
+class LockState(t.NamedTuple):
+    holders: list[Holder]
+    version: t.Any
+    stop: Stop | None
 
 
 class LockBackend:
-    """Where the holders live. ``read`` returns them with a version token; ``write`` stores the new holders only
-    if the object still has that version, and raises a conflict (``NodepatchError.is_conflict``) when another
-    writer came first."""
+    """Where the holders live. ``read`` returns them with a version token and the stop; ``write`` and
+    ``write_stop`` store only if the object still has that version, and raise a conflict
+    (``NodepatchError.is_conflict``) when another writer came first."""
 
     target = ""
+    # The stop lives on another object than the holders: a write of the holders cannot conflict with it.
+    stop_apart = False
 
-    def read(self) -> tuple[list[Holder], t.Any]:
+    def read(self) -> LockState:
         raise NotImplementedError
 
     def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> None:
+        raise NotImplementedError
+
+    def write_stop(self, stop: Stop | None, version: t.Any) -> None:
         raise NotImplementedError
 
 
@@ -268,7 +331,7 @@ class DaemonSetLock(LockBackend):
         self.settings = settings
         self.target = f"daemonset {settings.namespace}/{settings.daemonset}"
 
-    def read(self) -> tuple[list[Holder], t.Any]:
+    def read(self) -> LockState:
         try:
             daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
                                          self.settings.namespace, target=self.target, action="read the lock on")
@@ -278,20 +341,31 @@ class DaemonSetLock(LockBackend):
                               "and namespace at the DaemonSet kured uses (--ds-name, --ds-namespace), or use "
                               "backend lease")
             raise
-        raw = (daemonset.metadata.annotations or {}).get(self.settings.annotation)
-        return parse_annotation(raw).holders, daemonset.metadata.resource_version
+        annotations = daemonset.metadata.annotations or {}
+        return LockState(parse_annotation(annotations.get(self.settings.annotation)).holders,
+                         daemonset.metadata.resource_version, parse_stop(annotations.get(STOP_ANNOTATION)))
 
     def write(self, holders: list[Holder], version: t.Any, holder: str, releasing: bool) -> None:
         value = serialize_annotation(holders, self.settings.max_holders)
         # A merge patch carrying metadata.resourceVersion is refused with 409 if the object changed since we read.
         body = {"metadata": {"resourceVersion": version, "annotations": {self.settings.annotation: value}}}
+        self._patch(body)
+
+    def write_stop(self, stop: Stop | None, version: t.Any) -> None:
+        self._patch({"metadata": {"resourceVersion": version,
+                                  "annotations": {STOP_ANNOTATION: stop.to_json() if stop else None}}})
+
+    def _patch(self, body: dict[str, t.Any]) -> None:
         self.client.call(self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset,
                          self.settings.namespace, body, target=self.target, action="write the lock on",
                          _content_type=MERGE_PATCH)
 
 
 class LeaseLock(LockBackend):
-    """One Lease per slot; the version token is the slots read, each written with its own resourceVersion."""
+    """One Lease per slot; the version token is the slots read, each written with its own resourceVersion. The stop
+    is an annotation on the Lease named ``lease_name`` itself (no slot index), read by the same list."""
+
+    stop_apart = True
 
     def __init__(self, client: KubeClient, settings: LockSettings, clock: t.Callable[[], int]) -> None:
         self.client = client
@@ -299,22 +373,44 @@ class LeaseLock(LockBackend):
         self.clock = clock
         self.target = f"lease {settings.namespace}/{settings.lease_name}-*"
 
-    def read(self) -> tuple[list[Holder], dict[str, t.Any]]:
+    def read(self) -> LockState:
         found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
                                  target=f"leases in namespace {self.settings.namespace}", action="list")
         leases = {}
+        stop = None
         for lease in found.items:
-            index = lease_slot_index(lease.metadata.name, self.settings.lease_name)
-            if index is not None:
+            if lease.metadata.name == self.settings.lease_name:
                 leases[lease.metadata.name] = lease
-        holders = [lease_holder(lease) for _name, lease in sorted(leases.items())]
-        return [holder for holder in holders if holder], leases
+                stop = parse_stop((lease.metadata.annotations or {}).get(STOP_ANNOTATION))
+            elif lease_slot_index(lease.metadata.name, self.settings.lease_name) is not None:
+                leases[lease.metadata.name] = lease
+        holders = [lease_holder(lease) for name, lease in sorted(leases.items()) if name != self.settings.lease_name]
+        return LockState([holder for holder in holders if holder], leases, stop)
+
+    def write_stop(self, stop: Stop | None, version: dict[str, t.Any]) -> None:
+        name = self.settings.lease_name
+        annotations = {STOP_ANNOTATION: stop.to_json() if stop else None}
+        target = f"lease {self.settings.namespace}/{name}"
+        if name not in version:
+            if stop is None:
+                return
+            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
+                                 "annotations": annotations}, "spec": {}}
+            self.client.call(self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+                             target=target, action="create")
+            return
+        body = {"metadata": {"resourceVersion": version[name].metadata.resource_version, "annotations": annotations}}
+        self.client.call(self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
+                         target=target, action="write", _content_type=MERGE_PATCH)
 
     def write(self, holders: list[Holder], version: dict[str, t.Any], holder: str, releasing: bool) -> None:
         leases = version
         now = self.clock()
         if releasing:
             for name, lease in sorted(leases.items()):
+                if name == self.settings.lease_name:
+                    continue
                 current = lease_holder(lease)
                 if current is not None and current.node_id == holder:
                     self._patch(name, lease, None, now)
@@ -403,11 +499,16 @@ class RebootLock:
         return [holder.report(now) for holder in holders]
 
     def holders(self, check_stale: bool = True) -> list[dict[str, t.Any]]:
-        current, _version = self.backend.read()
+        return self.inspect(check_stale)[0]
+
+    def inspect(self, check_stale: bool = True) -> tuple[list[dict[str, t.Any]], dict[str, t.Any] | None]:
+        """The holders and the stop, if any."""
+        state = self.backend.read()
+        stop = state.stop.report() if state.stop else None
         if not check_stale:
             now = self.clock()
-            return [holder.report(now) for holder in current]
-        return self._report(current)
+            return [holder.report(now) for holder in state.holders], stop
+        return self._report(state.holders), stop
 
     # ---------------------------------------------------------------- acquire / release
 
@@ -423,10 +524,14 @@ class RebootLock:
 
         def attempt() -> LockResult | None:
             """Read, decide, write: a result, or None while the lock is full and the deadline not reached."""
-            current, version = self.backend.read()
+            current, version, stop = self.backend.read()
             now = self.clock()
             if not first:
                 first.append([entry.report(now) for entry in current])
+            if stop is not None:
+                # Re-entrant or not: after a failure nobody goes on, the failed node included.
+                return LockResult(False, False, self._report(current, holder), stopped_message(stop), first[0],
+                                  stop.report(), stop.report())
             live = prune(current, now)
             if len(live) >= self.settings.max_holders or break_stale:
                 self.mark_stale(live, holder)  # only matters when the lock is full, or stale ones may go
@@ -440,6 +545,10 @@ class RebootLock:
                     message = f"{holder} would acquire the lock (check mode)"
                 else:
                     self.backend.write(decision.holders, version, holder, releasing=False)
+                    refused = self._stopped_since(holder)
+                    if refused is not None:
+                        return LockResult(False, False, refused.holders, refused.message, first[0], refused.stop,
+                                          refused.stop)
                     taken = [entry.node_id for entry in live if entry not in decision.holders]
                     message = f"{holder} acquired the lock"
                     if taken:
@@ -458,24 +567,101 @@ class RebootLock:
                 return result
             self.sleep(max(0.0, min(wait_sleep, deadline - time.monotonic())))
 
+    def _stopped_since(self, holder: str) -> LockResult | None:
+        """With the stop on another object, a write of the holders does not conflict with a stop written after our
+        read: look again, and give the place back if the roll-out stopped meanwhile."""
+        if not self.backend.stop_apart:
+            return None
+        state = self.backend.read()
+        if state.stop is None:
+            return None
+        _held, remaining = decide_release(state.holders, holder, self.clock())
+        self.backend.write(remaining, state.version, holder, releasing=True)
+        return LockResult(False, False, self._report(remaining, holder), stopped_message(state.stop),
+                          stop=state.stop.report())
+
     def release(self, holder: str) -> LockResult:
         first: list[list[dict[str, t.Any]]] = []
 
         def attempt() -> LockResult:
-            current, version = self.backend.read()
+            current, version, stop = self.backend.read()
             now = self.clock()
             if not first:
                 first.append([entry.report(now) for entry in current])
             held, remaining = decide_release(current, holder, now)
             if not held:
                 return LockResult(False, False, self._report(current, holder),
-                                  f"{holder} does not hold the lock; nothing to release", first[0])
+                                  f"{holder} does not hold the lock; nothing to release", first[0],
+                                  stop.report() if stop else None, stop.report() if stop else None)
+            if stop is not None and stop.node == holder:
+                return self._keep_for_stop(current, version, stop, first[0])
             if self.check_mode:
                 message = f"{holder} would release the lock (check mode)"
             else:
                 self.backend.write(remaining, version, holder, releasing=True)
                 message = f"{holder} released the lock"
             return LockResult(False, True, self._report(remaining, holder), message, first[0])
+
+        return self._retry_conflicts(attempt)
+
+    def _keep_for_stop(self, current: list[Holder], version: t.Any, stop: Stop,
+                       before: list[dict[str, t.Any]]) -> LockResult:
+        """The node that stopped the roll-out keeps its place, so a kured sharing the lock stays held off too; the
+        stop records that the place goes when the stop is cleared."""
+        kept = Stop(stop.node, stop.phase, stop.reason, stop.created, release_with_stop=True)
+        message = (f"{stop.node} keeps its place in the lock while the roll-out it stopped stays stopped; clearing "
+                   "the stop (state=resumed) releases it")
+        changed = not stop.release_with_stop
+        if changed and not self.check_mode:
+            self.backend.write_stop(kept, version)
+        return LockResult(True, changed, self._report(current, stop.node), message, before, kept.report(),
+                          stop.report())
+
+    def stop(self, holder: str, phase: str = "", reason: str = "") -> LockResult:
+        """Mark the roll-out stopped by ``holder``; the first stop stays, later ones change nothing."""
+        def attempt() -> LockResult:
+            current, version, stop = self.backend.read()
+            now = self.clock()
+            before = [entry.report(now) for entry in current]
+            held = any(entry.node_id == holder for entry in prune(current, now))
+            if stop is not None:
+                message = ("the roll-out is already stopped by " + stop.describe() if stop.node != holder
+                           else f"the roll-out is already stopped by {holder}")
+                return LockResult(held, False, self._report(current, holder), message, before, stop.report(),
+                                  stop.report())
+            new = Stop(holder, phase, reason, format_go_time(now))
+            if self.check_mode:
+                message = f"{holder} would stop the roll-out (check mode)"
+            else:
+                self.backend.write_stop(new, version)
+                message = f"{holder} stopped the roll-out: no node takes the lock until the stop is cleared"
+            return LockResult(held, True, self._report(current, holder), message, before, new.report(), None)
+
+        return self._retry_conflicts(attempt)
+
+    def resume(self) -> LockResult:
+        """Clear the stop, and the place its node kept only to hold others off (it failed before its reboot)."""
+        def attempt() -> LockResult:
+            current, version, stop = self.backend.read()
+            now = self.clock()
+            before = [entry.report(now) for entry in current]
+            if stop is None:
+                return LockResult(False, False, self._report(current), "the roll-out is not stopped", before)
+            remaining = current
+            if stop.release_with_stop:
+                _held, remaining = decide_release(current, stop.node, now)
+            message = f"cleared the stop of {stop.describe()}"
+            if stop.release_with_stop:
+                message += f"; released the place {stop.node} kept"
+            if self.check_mode:
+                message = "would have " + message + " (check mode)"
+            else:
+                if stop.release_with_stop and remaining != current:
+                    self.backend.write(remaining, version, stop.node, releasing=True)
+                    # The write moved the version on; the stop is written against the current one.
+                    version = self.backend.read().version
+                self.backend.write_stop(None, version)
+            return LockResult(False, True, self._report(remaining), message, before, None, stop.report())
 
         return self._retry_conflicts(attempt)
 

@@ -16,6 +16,11 @@ description:
   - Expired entries and repeated holders are pruned when writing. A holder whose Node no longer exists is
     reported as stale and taken over only with O(break_stale=true).
   - Not getting the lock within O(wait_timeout) is a result (RV(acquired=false)), not a failure.
+  - A roll-out can be stopped on the lock with O(state=stopped). The annotation C(nodepatch.kube/rollout-stopped) on
+    the DaemonSet (or on the Lease named O(lease_name)) names the node whose failure stopped it. While it is there,
+    O(state=acquired) refuses at once, for every holder (RV(acquired=false), RV(stop) set), and the node it names
+    keeps its entry when it releases, so a kured sharing the lock stays held off too (kured itself ignores the
+    annotation). O(state=resumed) clears the stop, and with it the entry its node kept only for the stop.
 author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
@@ -23,15 +28,31 @@ extends_documentation_fragment:
   - nodepatch.kube.attributes
 options:
   holder:
-    description: Who takes or gives back the lock, usually the node name (kured's C(nodeID)).
+    description:
+      - Who takes or gives back the lock, usually the node name (kured's C(nodeID)); with O(state=stopped), the
+        node whose failure stops the roll-out.
+      - Required unless O(state=resumed).
     type: str
-    required: true
   state:
     description:
-      - V(acquired) takes the lock (re-entrant), V(released) gives it back, V(inspected) only reports the holders.
+      - V(acquired) takes the lock (re-entrant), V(released) gives it back, V(inspected) only reports the holders
+        and the stop.
+      - V(stopped) marks the roll-out stopped by O(holder), leaving the holders as they are; the first stop stays,
+        a later one changes nothing and reports the first.
+      - V(resumed) clears the stop, whoever wrote it, and releases the entry of the node it names when that node
+        kept it only for the stop (it released while stopped); an entry of a node that went down for its reboot
+        stays until that node releases it.
     type: str
-    choices: [acquired, released, inspected]
+    choices: [acquired, released, inspected, stopped, resumed]
     default: acquired
+  stop_phase:
+    description: With O(state=stopped), the phase the node failed in, recorded with the stop.
+    type: str
+    default: ""
+  stop_reason:
+    description: With O(state=stopped), why the node failed, recorded with the stop (keep it short).
+    type: str
+    default: ""
   backend:
     description:
       - V(daemonset) is kured's lock, an annotation on a DaemonSet.
@@ -96,7 +117,8 @@ attributes:
     details: Shows the holders before and after.
   idempotent:
     support: full
-    details: Acquiring a lock already held, or releasing one not held, changes nothing.
+    details: Acquiring a lock already held, releasing one not held, stopping a stopped roll-out or resuming one not
+      stopped changes nothing.
 """
 
 EXAMPLES = r"""
@@ -113,6 +135,20 @@ EXAMPLES = r"""
     holder: "{{ inventory_hostname }}"
     state: released
   delegate_to: localhost
+
+- name: Stop the roll-out after this node failed, so that no node takes the lock until the stop is cleared
+  nodepatch.kube.node_lock:
+    holder: "{{ inventory_hostname }}"
+    state: stopped
+    stop_phase: drain
+    stop_reason: PodDisruptionBudget web-pdb allows 0 disruptions
+  delegate_to: localhost
+
+- name: Clear the stop at the start of the next roll-out
+  nodepatch.kube.node_lock:
+    state: resumed
+  delegate_to: localhost
+  run_once: true
 
 - name: Allow three nodes at once with Leases
   nodepatch.kube.node_lock:
@@ -159,6 +195,29 @@ holders:
       returned: when O(backend=lease)
   sample: [{holder: n1, created: "2024-05-31T06:31:37.441623522Z", ttl_seconds: 0, unschedulable: false,
             expired: false, stale: false}]
+stop:
+  description:
+    - The stop of the roll-out after the task, V(null) when it is not stopped; with O(state=resumed), V(null).
+  returned: always
+  type: dict
+  contains:
+    node:
+      description: The node whose failure stopped the roll-out.
+      type: str
+    phase:
+      description: The phase it failed in, as recorded.
+      type: str
+    reason:
+      description: Why it failed, as recorded.
+      type: str
+    created:
+      description: When the stop was written (RFC 3339, nanoseconds, UTC).
+      type: str
+    release_with_stop:
+      description: Whether the node's entry in the lock goes when the stop is cleared.
+      type: bool
+  sample: {node: n3, phase: drain, reason: "PodDisruptionBudget web-pdb allows 0 disruptions",
+           created: "2026-12-01T17:40:00.123456789Z", release_with_stop: true}
 message:
   description: What happened, in a sentence (who holds the lock when it was not acquired).
   returned: always
@@ -177,8 +236,11 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSet
 def main() -> None:
     module = KubeModule(
         argument_spec=dict(
-            holder=dict(type="str", required=True),
-            state=dict(type="str", choices=["acquired", "released", "inspected"], default="acquired"),
+            holder=dict(type="str"),
+            state=dict(type="str", choices=["acquired", "released", "inspected", "stopped", "resumed"],
+                       default="acquired"),
+            stop_phase=dict(type="str", default=""),
+            stop_reason=dict(type="str", default=""),
             backend=dict(type="str", choices=["daemonset", "lease"], default="daemonset"),
             namespace=dict(type="str", default="kube-system"),
             daemonset=dict(type="str", default="kured"),
@@ -191,6 +253,7 @@ def main() -> None:
             break_stale=dict(type="bool", default=False),
             metadata_unschedulable=dict(type="bool"),
         ),
+        required_if=[("state", state, ["holder"]) for state in ("acquired", "released", "inspected", "stopped")],
         supports_check_mode=True,
     )
     params = module.params
@@ -215,18 +278,25 @@ def main() -> None:
             result = lock.acquire(holder, params["wait_timeout"], params["wait_sleep"], params["break_stale"])
         elif params["state"] == "released":
             result = lock.release(holder)
+        elif params["state"] == "stopped":
+            result = lock.stop(holder, params["stop_phase"], params["stop_reason"])
+        elif params["state"] == "resumed":
+            result = lock.resume()
         else:
-            holders = lock.holders()
+            holders, stop = lock.inspect()
             module.exit_json(changed=False, acquired=any(entry["holder"] == holder for entry in holders),
-                             holders=holders, message=f"{len(holders)} holder(s)")
+                             holders=holders, stop=stop, message=f"{len(holders)} holder(s)"
+                             + (f"; the roll-out is stopped by {stop['node']}" if stop else ""))
     except NodepatchError as error:
         module.fail_from(error, acquired=False)
-    diff = DiffRecorder({"holders": [entry["holder"] for entry in result.before]})
+    diff = DiffRecorder({"holders": [entry["holder"] for entry in result.before], "stop": result.stop_before})
     diff.set("holders", [entry["holder"] for entry in result.holders])
+    diff.set("stop", result.stop)
     module.exit_json(
         changed=result.changed,
         acquired=result.acquired,
         holders=result.holders,
+        stop=result.stop,
         message=result.message,
         diff=diff,
     )

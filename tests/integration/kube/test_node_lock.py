@@ -247,6 +247,32 @@ def test_lease_backend_slots_limit_holders(testbed: Testbed, run_module: ModuleR
         testbed.delete_namespace(namespace)
 
 
+def test_a_stop_on_the_lease_lock_refuses_every_holder_until_it_is_resumed(testbed: Testbed,
+                                                                           run_module: ModuleRunner) -> None:
+    namespace = testbed.create_namespace("np-lease-stop")
+    try:
+        def lock(state: str, holder: str | None = None, **args: Any) -> dict[str, Any]:
+            return run_module("node_lock", {"kubeconfig": testbed.kubeconfig, "namespace": namespace,
+                                            "backend": "lease", "lease_name": "reboot", "max_holders": 2,
+                                            "state": state, **({"holder": holder} if holder else {}), **args})
+        failed, other = testbed.nodes[:2]
+        assert lock("acquired", failed)["acquired"]
+        stopped = lock("stopped", failed, stop_phase="drain", stop_reason="PodDisruptionBudget web-pdb")
+        assert stopped["changed"] and stopped["stop"]["node"] == failed
+        assert not lock("stopped", other)["changed"], "the first stop stays"
+        refused = lock("acquired", other, wait_timeout=60)
+        assert not refused["acquired"] and refused["message"].startswith(f"the roll-out was stopped by {failed} ")
+        kept = lock("released", failed)
+        assert kept["acquired"] and kept["stop"]["release_with_stop"]
+        assert testbed.coordination_v1().read_namespaced_lease("reboot-0", namespace).spec.holder_identity == failed
+        resumed = lock("resumed")
+        assert resumed["changed"] and resumed["stop"] is None and resumed["holders"] == []
+        assert not lock("resumed")["changed"]
+        assert lock("acquired", other)["acquired"]
+    finally:
+        testbed.delete_namespace(namespace)
+
+
 def test_a_missing_daemonset_fails_with_what_to_do(testbed: Testbed, run_module: ModuleRunner) -> None:
     result = run_module("node_lock", {"kubeconfig": testbed.kubeconfig, "namespace": "kube-system",
                                       "daemonset": "no-such-kured", "holder": testbed.nodes[0]})

@@ -19,18 +19,22 @@ import pytest
 
 LOCK_ANNOTATION = "weave.works/kured-node-lock"
 IN_PROGRESS = "weave.works/kured-reboot-in-progress"
+STOP_ANNOTATION = "nodepatch.kube/rollout-stopped"
 PLAYBOOK = "playbooks/patch_and_reboot.yml"
 
 
 class Watcher:
     """Counts, every 100 ms, the nodes down for a reboot (cordoned with kured's in-progress mark, or NotReady)
-    and the holders of the lock; keeps the maxima and every holder seen."""
+    and the holders of the lock; keeps the maxima, every holder seen, each node's boot ids in the order seen and,
+    per sample, the holders and whether a stop (STOP_ANNOTATION) was on the lock."""
 
     def __init__(self, testbed) -> None:
         self.testbed = testbed
         self.max_rebooting = 0
         self.max_holders = 0
         self.holders_seen: set[str] = set()
+        self.boot_ids_seen: dict[str, list[str]] = {}
+        self.history: list[tuple[list[str], bool]] = []
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -40,12 +44,17 @@ class Watcher:
         while not self._stop.is_set():
             rebooting = 0
             for node in core.list_node().items:
+                seen = self.boot_ids_seen.setdefault(node.metadata.name, [])
+                if not seen or seen[-1] != node.status.node_info.boot_id:
+                    seen.append(node.status.node_info.boot_id)
                 annotations = node.metadata.annotations or {}
                 ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "Unknown")
                 if IN_PROGRESS in annotations or ready != "True":
                     rebooting += 1
             self.max_rebooting = max(self.max_rebooting, rebooting)
             holders = self.testbed.lock_holders()
+            lock = self.testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
+            self.history.append((holders, STOP_ANNOTATION in (lock.metadata.annotations or {})))
             self.max_holders = max(self.max_holders, len(holders))
             self.holders_seen.update(holders)
             self.samples += 1
@@ -77,7 +86,7 @@ def reset(testbed) -> None:
         core.patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
             IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
     testbed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system",
-                                                  {"metadata": {"annotations": {LOCK_ANNOTATION: None}}})
+                                                  {"metadata": {"annotations": {LOCK_ANNOTATION: None, STOP_ANNOTATION: None}}})
     testbed.wait_until(lambda: all(testbed.node_ready(name) for name in testbed.nodes), 60, "all nodes Ready")
 
 

@@ -19,6 +19,7 @@ import pytest
 from ansible_collections.nodepatch.kube.plugins.module_utils.durations import parse_go_time
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.lock import (
+    STOP_ANNOTATION,
     Holder,
     LockSettings,
     RebootLock,
@@ -26,6 +27,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.lock import (
     decide_acquire,
     decide_release,
     parse_annotation,
+    parse_stop,
     prune,
     serialize_annotation,
 )
@@ -258,7 +260,7 @@ class FakeApi(FakeKube):
         stored = self.leases[name]
         if body["metadata"]["resourceVersion"] != str(stored["version"]):
             self.fail(409)
-        stored["spec"].update(body["spec"])
+        stored["spec"].update(body.get("spec", {}))
         stored["annotations"] = body["metadata"]["annotations"]
         stored["version"] += 1
 
@@ -393,3 +395,110 @@ def test_an_expired_lease_is_taken_over() -> None:
     later = make_lock(api, backend="lease", now=T0 + 120 * S)
     result = later.acquire("n2")
     assert result.acquired and [entry["holder"] for entry in result.holders] == ["n2"]
+
+
+# ------------------------------------------------------------------------------------------------ stopped roll-outs
+
+
+def test_a_stop_refuses_every_holder_at_once_naming_the_failed_node() -> None:
+    api = FakeApi()
+    lock = make_lock(api, max_holders=2)
+    assert lock.acquire("n1").acquired
+    stopped = lock.stop("n1", "drain", "PodDisruptionBudget web-pdb allows 0 disruptions")
+    assert stopped.changed and stopped.acquired and stopped.stop["node"] == "n1"
+    assert json.loads(api.annotations[STOP_ANNOTATION])["phase"] == "drain"
+    slept: list[float] = []
+    lock.sleep = slept.append
+    for holder in ("n2", "n1"):  # a free place, and a re-entrant holder: both refused
+        result = lock.acquire(holder, wait_timeout=600, wait_sleep=1)
+        assert not result.acquired and not result.changed and result.stop["node"] == "n1"
+        assert result.message.startswith("the roll-out was stopped by n1 (failed in phase drain at ")
+        assert "web-pdb" in result.message
+    assert not slept, "a stopped roll-out is refused at once, not waited for"
+    assert [entry["nodeID"] for entry in json.loads(api.annotations["weave.works/kured-node-lock"])["locks"]] == ["n1"]
+
+
+def test_the_first_stop_stays_and_a_second_changes_nothing() -> None:
+    api = FakeApi()
+    lock = make_lock(api)
+    assert lock.stop("n1", "drain").changed
+    writes = len(api.writes)
+    again = lock.stop("n2", "lock")
+    assert not again.changed and again.stop["node"] == "n1" and "already stopped by n1" in again.message
+    assert not lock.stop("n1").changed and len(api.writes) == writes
+
+
+def test_the_stopping_node_keeps_its_entry_until_the_stop_is_cleared() -> None:
+    api = FakeApi()
+    lock = make_lock(api)
+    lock.acquire("n1")
+    lock.stop("n1", "drain")
+    kept = lock.release("n1")
+    assert kept.changed and kept.acquired and "keeps its place" in kept.message
+    assert kept.stop["release_with_stop"]
+    assert json.loads(api.annotations["weave.works/kured-node-lock"])["nodeID"] == "n1", "kured stays held off"
+    assert not lock.release("n1").changed
+    resumed = lock.resume()
+    assert resumed.changed and resumed.stop is None and resumed.stop_before["node"] == "n1"
+    assert "weave.works/kured-node-lock" not in api.annotations and STOP_ANNOTATION not in api.annotations
+    assert not lock.resume().changed
+    assert lock.acquire("n2").acquired
+
+
+def test_resuming_leaves_the_entry_of_a_node_that_went_down() -> None:
+    api = FakeApi()
+    lock = make_lock(api)
+    lock.acquire("n1")
+    lock.stop("n1", "wait")  # no release: the node is not back
+    assert lock.resume().changed
+    assert json.loads(api.annotations["weave.works/kured-node-lock"])["nodeID"] == "n1"
+    assert STOP_ANNOTATION not in api.annotations
+
+
+def test_stop_and_resume_in_check_mode_write_nothing() -> None:
+    api = FakeApi()
+    assert make_lock(api, check_mode=True).stop("n1").changed
+    assert not api.writes
+    make_lock(api).stop("n1")
+    writes = len(api.writes)
+    assert make_lock(api, check_mode=True).resume().changed and len(api.writes) == writes
+
+
+def test_a_stop_written_by_hand_as_a_bare_node_name_is_honoured() -> None:
+    assert parse_stop("n7").node == "n7" and parse_stop("") is None and parse_stop(None) is None
+    api = FakeApi()
+    api.annotations[STOP_ANNOTATION] = "n7"
+    assert make_lock(api).acquire("n1").message.startswith("the roll-out was stopped by n7;")
+
+
+def test_lease_backend_stop_lives_on_the_lease_named_after_the_slots() -> None:
+    api = FakeApi()
+    lock = make_lock(api, backend="lease", max_holders=2)
+    lock.acquire("n1")
+    lock.stop("n1", "drain")
+    assert STOP_ANNOTATION in api.leases["reboot"]["annotations"]
+    assert not lock.acquire("n2").acquired
+    assert lock.release("n1").acquired, "the stopping node keeps its slot"
+    assert [entry["holder"] for entry in lock.holders()] == ["n1"]
+    assert lock.resume().changed
+    assert lock.holders() == [] and api.leases["reboot"]["annotations"][STOP_ANNOTATION] is None
+    assert lock.acquire("n2").acquired
+
+
+def test_lease_backend_gives_the_slot_back_when_the_stop_came_between_read_and_write() -> None:
+    api = FakeApi()
+    make_lock(api, backend="lease", max_holders=2).stop("n1", "drain")
+    api.leases["reboot"]["annotations"] = {}  # as read: not stopped yet
+    stop_value = make_lock(FakeApi()).stop("n1").stop
+    original_create = api.create_lease
+
+    def create_then_stop(namespace: str, body: dict[str, t.Any]) -> None:
+        original_create(namespace, body)
+        api.leases["reboot"]["annotations"] = {STOP_ANNOTATION: json.dumps({"node": stop_value["node"]})}
+        api.leases["reboot"]["version"] += 1
+
+    api.create_lease = create_then_stop  # type: ignore[method-assign]
+    api.coordination.create_namespaced_lease = create_then_stop
+    result = make_lock(api, backend="lease", max_holders=2).acquire("n2")
+    assert not result.acquired and "stopped by n1" in result.message
+    assert api.leases["reboot-0"]["spec"]["holderIdentity"] is None, "the slot taken after the stop is given back"
