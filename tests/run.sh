@@ -129,6 +129,7 @@ INTEGRATION_GROUPS=(
 INTEGRATION_SHARDS=${NODEPATCH_SHARDS:-2}
 
 integration_next_group() {
+  # shellcheck disable=SC2016 # $0 is the inner shell's: the queue file
   flock "$1.lock" bash -c 'head -n 1 "$0"; sed -i 1d "$0"' "$1"
 }
 
