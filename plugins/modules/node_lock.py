@@ -257,7 +257,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not params["holder"].strip():
+    if params["holder"] is not None and not params["holder"].strip():
         module.fail_json(msg="holder is empty: give the node name (kured's nodeID) that holds the lock")
     if params["max_holders"] < 1:
         module.fail_json(msg=f"max_holders must be 1 or more, got {params['max_holders']}")
