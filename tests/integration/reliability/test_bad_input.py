@@ -41,6 +41,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "daemonset": "any DaemonSet name is a valid place for the lock; a missing one is a 404 on the read",
         "lease_name": "any Lease name is valid; the Lease is created on first acquire",
         "metadata_unschedulable": "a bool or null: the generated type case covers it",
+        "stop_phase": "free text recorded with a stop, for the operator who reads it",
+        "stop_reason": "free text recorded with a stop, for the operator who reads it",
     },
     "node_drain": {**KUBE_ALLOWED},
     "node_info": {
