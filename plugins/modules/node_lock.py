@@ -289,9 +289,10 @@ def main() -> None:
                              + (f"; the roll-out is stopped by {stop['node']}" if stop else ""))
     except NodepatchError as error:
         module.fail_from(error, acquired=False)
-    diff = DiffRecorder({"holders": [entry["holder"] for entry in result.before], "stop": result.stop_before})
+    diff = DiffRecorder({"holders": [entry["holder"] for entry in result.before]})
     diff.set("holders", [entry["holder"] for entry in result.holders])
-    diff.set("stop", result.stop)
+    if result.stop_before or result.stop:  # a roll-out's stop shows in the diff only where there is one
+        diff.record("stop", result.stop_before, result.stop)
     module.exit_json(
         changed=result.changed,
         acquired=result.acquired,
