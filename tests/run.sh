@@ -134,14 +134,16 @@ integration_next_group() {
 }
 
 integration_shard() {
-  local shard=$1 queue=$2 group start rc=0
+  local shard=$1 queue=$2 group start status rc=0
   export NODEPATCH_TESTBED_DIR=$root/.build/testbed-shard$shard NODEPATCH_TESTBED_KEEP=1
   while group=$(integration_next_group "$queue") && [ -n "$group" ]; do
     start=$SECONDS
     # shellcheck disable=SC2086 # a group is a list of paths
     NODEPATCH_SKIP_STAGE=1 python -m pytest $group -p no:cacheprovider -v --timeout 900 -rfE --durations=10 \
-      2>&1 | sed -u "s|^|[$shard] |" || rc=1
-    echo "$shard ${PIPESTATUS[0]} $((SECONDS - start)) $group" >>"$queue.done"
+      2>&1 | sed -u "s|^|[$shard] |"
+    status=${PIPESTATUS[0]}
+    [ "$status" -eq 0 ] || rc=1
+    echo "$shard $status $((SECONDS - start)) $group" >>"$queue.done"
   done
   tests/testbed/testbed down >/dev/null 2>&1
   return $rc
