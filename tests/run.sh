@@ -177,13 +177,20 @@ stage_integration() {
 }
 
 # The oldest versions the collection declares (tools/min-venv.sh: requirements.txt's lower bounds, ansible-core's
-# floor from meta/runtime.yml): the unit tests, and the lock, the drain, the API node connection, one roll-out and
-# one AKS module against the test bed and the ARM emulator.
+# floor from meta/runtime.yml): the unit tests, and against the test bed and the ARM emulator the paths where the
+# libraries' behaviour matters: kured's lock format and the Lease backend, a 403's message, evictions and watches,
+# exec into a node pod (and its refusal), one whole roll-out through the API, and one AKS module.
 MINIMUM_SLICE=(
-  tests/integration/kube/test_node_lock.py
-  tests/integration/kube/test_node_drain.py
-  tests/integration/node_access/test_node_access.py
-  "tests/integration/rollout/test_rollout.py::test_exactly_the_nodes_that_need_it_reboot_never_more_than_the_concurrency"
+  tests/integration/kube/test_node_lock.py::test_our_single_lock_is_kureds_json_byte_for_byte
+  tests/integration/kube/test_node_lock.py::test_a_multi_lock_written_by_kured_parses_and_is_honoured
+  tests/integration/kube/test_node_lock.py::test_lease_backend_slots_limit_holders
+  tests/integration/kube/test_node_lock.py::test_forbidden_names_the_missing_permission
+  tests/integration/kube/test_node_drain.py::test_a_satisfiable_budget_lets_the_drain_finish_without_going_below_it
+  tests/integration/kube/test_node_drain.py::test_a_statefulset_pod_recreated_under_the_same_name_counts_as_gone
+  tests/integration/kube/test_node_drain.py::test_cordon_and_uncordon_are_idempotent_and_show_the_diff
+  tests/integration/node_access/test_node_access.py::test_modules_run_unchanged_on_the_nodes_host_and_exit_codes_come_back
+  tests/integration/node_access/test_node_access.py::test_without_pods_exec_the_error_names_it_and_nothing_is_cordoned_or_locked
+  tests/integration/node_access/test_node_access.py::test_the_whole_rollout_patches_and_reboots_through_the_api_only
   tests/integration/aks/test_aks_upgrade_channel.py
 )
 stage_minimum() {
