@@ -5,13 +5,14 @@ VENV ?= $(CURDIR)/.venv
 NODES ?= 5
 export VENV
 
-.PHONY: help venv demo test sanity units lint integration collection testbed-deps testbed-build cluster-up cluster-down cluster-status bench bench-smoke clean
+.PHONY: help venv demo test sanity units lint integration collection testbed-deps testbed-build cluster-up cluster-down cluster-status bench bench-smoke test-interruptions clean
 
 help:
 	@echo "make demo               the main job: a patch-and-reboot roll-out against a local test cluster"
 	@echo "make test               the whole test suite (sanity, units, lint, integration)"
 	@echo "make cluster-up NODES=5 start the local test cluster; make cluster-down stops it"
 	@echo "make bench              side-by-side benchmarks, printed as tables"
+	@echo "make test-interruptions every step of a node's reboot killed (SIGKILL, SIGTERM) and re-run: 27 cases"
 
 venv: $(VENV)/.installed
 
@@ -52,6 +53,12 @@ bench: venv testbed-deps
 
 bench-smoke: venv testbed-deps
 	benchmarks/run.sh --smoke
+
+# The suite runs one step per phase; this runs every step under both signals (about 30 minutes of two cores).
+test-interruptions: venv testbed-deps
+	tests/testbed/build.sh >/dev/null && tools/stage-collection.sh >/dev/null
+	NODEPATCH_INTERRUPT_ALL=1 NODEPATCH_SKIP_STAGE=1 $(VENV)/bin/python -m pytest \
+	  tests/integration/reliability/test_interruptions.py -v -p no:cacheprovider --timeout 3600
 
 clean:
 	rm -rf .build tests/output
