@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -257,14 +258,20 @@ def test_a_rollout_killed_during_the_drain_is_finished_by_the_next_run(cluster, 
          "-e", json.dumps(rollout_vars(cluster, tmp_path, safe_reboot_drain_timeout=120)), "--limit", first],
         cwd=Path(__file__).resolve().parents[3], env={**env, "ANSIBLE_COLLECTIONS_PATH": str(
             Path(__file__).resolve().parents[3] / ".build"), "PWD": str(tmp_path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=(tmp_path / "killed.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        cluster.wait_until(lambda: bool(cluster.core_v1().read_node(first).spec.unschedulable), 120,
-                           f"{first} cordoned by the roll-out")
+        def cordoned() -> bool:
+            if playbook.poll() is not None:
+                pytest.fail(f"the roll-out ended (rc {playbook.returncode}) before the drain:\n"
+                            + (tmp_path / "killed.log").read_text()[-3000:])
+            return bool(cluster.core_v1().read_node(first).spec.unschedulable)
+        cluster.wait_until(cordoned, 300, f"{first} cordoned by the roll-out")
         time.sleep(2)  # inside the drain, retrying the eviction the PDB refuses
     finally:
         os.killpg(playbook.pid, signal.SIGKILL)
         playbook.wait()
+        if sys.exc_info()[0] is not None:
+            cluster.delete_namespace(namespace)  # else its budget blocks the next test's drain of this node
     assert cluster.core_v1().read_node(first).spec.unschedulable, "the kill left the node cordoned, as a crash would"
     assert cluster.lock_holders() == [first]
     cluster.delete_namespace(namespace)
