@@ -129,6 +129,16 @@ class Testbed:
         """True for the local test bed; False for a real cluster, where reboots and sentinels are not ours."""
         return bool(self.info.get("simulated", False))
 
+    def require_simulated(self, why: str) -> None:
+        """Tests that reboot nodes run only on the simulated bed: skipped on a real cluster, failed under CI=true,
+        where every case must run."""
+        if self.simulated:
+            return
+        message = f"{why}: only on the simulated test bed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
     @property
     def reboot_command(self) -> str:
         """`<path>/testbed reboot`; append the node name (and --delay S) to use it as a role's reboot command."""

@@ -22,8 +22,7 @@ NAMESPACE_PREFIX = "np-awx"
 @pytest.fixture
 def cluster(testbed: Any) -> Any:
     """Every node schedulable, unmarked and Ready, no sentinel, the lock free: before and after each job."""
-    if not testbed.simulated:
-        pytest.skip("the roll-out jobs reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("the roll-out jobs reboot nodes")
 
     def reset() -> None:
         for name in testbed.nodes:

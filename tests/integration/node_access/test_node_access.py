@@ -35,8 +35,7 @@ IN_PROGRESS = "weave.works/kured-reboot-in-progress"
 
 @pytest.fixture(scope="module")
 def bed(testbed: Testbed) -> Testbed:
-    if not testbed.simulated:
-        pytest.skip("these tests patch and reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("these tests patch and reboot nodes")
     for node in testbed.core_v1().list_node().items:  # before any exec: nothing may dial off this machine
         for address in node.status.addresses or []:
             assert address.type == "Hostname" or address.address.startswith("127."), (node.metadata.name, address)

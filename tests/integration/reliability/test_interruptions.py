@@ -446,8 +446,7 @@ class Runs:
 def outcomes(testbed: Testbed, collections_root: Path, tmp_path_factory: pytest.TempPathFactory,
              request: pytest.FixtureRequest) -> Iterator[dict[str, Outcome]]:
     """Runs, in parallel on the test bed's nodes, the cases of the tests this session selected."""
-    if not testbed.simulated:
-        pytest.skip("the interruption cases reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("the interruption cases reboot nodes")
     runs = Runs(testbed, collections_root, tmp_path_factory.mktemp("interruptions"))
     selected = {(item.callspec.params["case"], item.callspec.params["signum"]) for item in request.session.items
                 if getattr(item, "originalname", "") == "test_an_interrupted_rollout_is_finished_by_the_rerun_and_reported_truly"}

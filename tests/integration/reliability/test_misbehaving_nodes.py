@@ -35,8 +35,7 @@ SCALE_DOWN = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
 
 @pytest.fixture
 def bed(testbed: Testbed) -> Iterator[Testbed]:
-    if not testbed.simulated:
-        pytest.skip("these roll-outs reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("these roll-outs reboot nodes")
     reset(testbed)
     yield testbed
     reset(testbed)

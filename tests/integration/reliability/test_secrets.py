@@ -21,8 +21,7 @@ LOCK_ANNOTATION = "weave.works/kured-node-lock"
 
 @pytest.fixture
 def one_node(testbed: Any) -> Any:
-    if not testbed.simulated:
-        pytest.skip("a roll-out reboots a node: only on the simulated test bed")
+    testbed.require_simulated("a roll-out reboots a node")
     node = testbed.nodes[0]
     testbed.sentinel(node, on=True)
     yield node

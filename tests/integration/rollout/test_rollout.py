@@ -73,8 +73,7 @@ class Watcher:
 @pytest.fixture
 def cluster(testbed):
     """A clean starting point for each roll-out: no sentinel, every node schedulable and Ready, the lock free."""
-    if not testbed.simulated:
-        pytest.skip("roll-outs reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("roll-outs reboot nodes")
     reset(testbed)
     yield testbed
     reset(testbed)

@@ -34,8 +34,7 @@ OURS = (SCALE_DOWN, RECORD, IN_PROGRESS, BOOT_ID_BEFORE, WAS_UNSCHEDULABLE)
 
 @pytest.fixture
 def bed(testbed: Testbed) -> Iterator[Testbed]:
-    if not testbed.simulated:
-        pytest.skip("these roll-outs reboot nodes: only on the simulated test bed")
+    testbed.require_simulated("these roll-outs reboot nodes")
     reset(testbed, node_of(testbed))
     yield testbed
     reset(testbed, node_of(testbed))
