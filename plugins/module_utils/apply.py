@@ -16,18 +16,28 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
+    CLUSTER_ROLE_BINDINGS,
+    CLUSTER_ROLES,
+    DAEMONSETS,
+    NAMESPACES,
+    ROLE_BINDINGS,
+    ROLES,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    KubeClient,
+    Resource,
+)
 
-# kind -> (API group attribute of KubeClient, method suffix, namespaced)
-KINDS: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("core", "namespace", False),
-    "ServiceAccount": ("core", "namespaced_service_account", True),
-    "Secret": ("core", "namespaced_secret", True),
-    "ClusterRole": ("rbac", "cluster_role", False),
-    "ClusterRoleBinding": ("rbac", "cluster_role_binding", False),
-    "Role": ("rbac", "namespaced_role", True),
-    "RoleBinding": ("rbac", "namespaced_role_binding", True),
-    "DaemonSet": ("apps", "namespaced_daemon_set", True),
+KINDS: dict[str, Resource] = {
+    "Namespace": NAMESPACES,
+    "ServiceAccount": SERVICE_ACCOUNTS,
+    "Secret": SECRETS,
+    "ClusterRole": CLUSTER_ROLES,
+    "ClusterRoleBinding": CLUSTER_ROLE_BINDINGS,
+    "Role": ROLES,
+    "RoleBinding": ROLE_BINDINGS,
+    "DaemonSet": DAEMONSETS,
 }
 # Maps compared key for key: a key we no longer set must go (a node selector narrowed, a Secret key dropped).
 EXACT_MAPS = ("nodeSelector", "data")
@@ -113,20 +123,17 @@ class Applier:
     check_mode: bool = False
     steps: list[Step] = field(default_factory=list)
 
-    def _method(self, verb: str, obj: t.Mapping[str, t.Any]) -> tuple[t.Callable[..., t.Any], list[t.Any]]:
+    @staticmethod
+    def _resource(obj: t.Mapping[str, t.Any]) -> Resource:
         if obj["kind"] not in KINDS:
             raise NodepatchError(f"cannot apply kind {obj['kind']}", target=describe(obj))
-        group, suffix, namespaced = KINDS[obj["kind"]]
-        meta = obj["metadata"]
-        function = getattr(getattr(self.client, group), f"{verb}_{suffix}")
-        if verb == "create":
-            return function, [meta["namespace"]] if namespaced else []
-        return function, [meta["name"], meta["namespace"]] if namespaced else [meta["name"]]
+        return KINDS[obj["kind"]]
 
     def read(self, obj: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
-        function, args = self._method("read", obj)
+        meta = obj["metadata"]
         try:
-            found = self.client.call(function, *args, target=describe(obj), action="read")
+            found = self.client.call(self.client.get, self._resource(obj), meta["name"], meta.get("namespace"),
+                                     target=describe(obj), action="read")
         except NodepatchError as error:
             if error.is_not_found:
                 return None
@@ -146,17 +153,16 @@ class Applier:
         ordered += [step for step in reversed(self.steps) if step.action == "delete"]
         for step in ordered:
             target = describe(step.obj)
+            resource = self._resource(step.obj)
+            name, namespace = step.obj["metadata"]["name"], step.obj["metadata"].get("namespace")
             if step.action == "create":
-                function, args = self._method("create", step.obj)
-                self.client.call(function, *args, step.obj, target=target, action="create")
+                self.client.call(self.client.create, resource, step.obj, namespace, target=target, action="create")
             elif step.action == "update":
-                function, args = self._method("replace", step.obj)
-                self.client.call(function, *args, replacement(step.obj, step.live or {}), target=target,
-                                 action="replace")
+                self.client.call(self.client.replace, resource, name, replacement(step.obj, step.live or {}),
+                                 namespace, target=target, action="replace")
             else:
-                function, args = self._method("delete", step.obj)
                 try:
-                    self.client.call(function, *args, target=target, action="delete")
+                    self.client.call(self.client.delete, resource, name, namespace, target=target, action="delete")
                 except NodepatchError as error:
                     if not error.is_not_found:
                         raise

@@ -13,7 +13,7 @@ import threading
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import BUDGETS, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 
@@ -73,7 +73,7 @@ class BudgetWatch:
                 self._record(pdb)  # at worst one early retry, refused again if the status was stale
 
         try:
-            follow(self._client, self._client.policy.list_pod_disruption_budget_for_all_namespaces,
-                   "poddisruptionbudgets", "list", "watch", on_list, on_event, lambda: self._stopped, self._deadline)
+            follow(self._client, BUDGETS, "poddisruptionbudgets", "list", "watch", on_list, on_event,
+                   lambda: self._stopped, self._deadline)
         except NodepatchError as error:
             self.error = error.message

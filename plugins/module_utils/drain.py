@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import BeforeMark
 from ansible_collections.nodepatch.kube.plugins.module_utils.budgets import BudgetWatch
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NAMESPACE_TERMINATING, KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
+    BUDGETS,
+    DAEMONSETS,
+    NAMESPACE_TERMINATING,
+    NODES,
+    PODS,
+    KubeClient,
+)
 from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import is_node_pod
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
@@ -30,7 +37,6 @@ WAS_UNSCHEDULABLE_MARK: BeforeMark[bool] = BeforeMark(WAS_UNSCHEDULABLE, lambda 
                                                       lambda raw: raw == "true")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 FINISHED_PHASES = ("Succeeded", "Failed")
-MERGE_PATCH = "application/merge-patch+json"
 # A node's resourceVersion moves with every status update; a lost patch re-reads the node at once, 5 tries in all.
 CONFLICT_ATTEMPTS = 5
 
@@ -228,7 +234,7 @@ class NodeDrainer:
         self._daemonsets: dict[tuple[str, str], bool] = {}
 
     def read_node(self) -> t.Any:
-        return self.client.call(self.client.core.read_node, self.node, target=self.target, action="read")
+        return self.client.call(self.client.get, NODES, self.node, target=self.target, action="read")
 
     # ---------------------------------------------------------------- cordon / uncordon
 
@@ -236,8 +242,7 @@ class NodeDrainer:
         """Merge-patch with the resourceVersion we read as a precondition: what we record about the node's
         schedulability must be what it was when we looked. A conflict (HTTP 409) surfaces to the caller."""
         patch.setdefault("metadata", {})["resourceVersion"] = node.metadata.resource_version
-        return self.client.call(self.client.core.patch_node, self.node, patch, target=self.target, action=action,
-                                _content_type=MERGE_PATCH)
+        return self.client.call(self.client.patch, NODES, self.node, patch, target=self.target, action=action)
 
     def _with_conflict_retry(self, step: t.Callable[[t.Any], t.Any], node: t.Any | None = None) -> t.Any:
         """``step`` on the node given (else read), and on a fresh read after each conflict (HTTP 409)."""
@@ -292,15 +297,15 @@ class NodeDrainer:
     # ---------------------------------------------------------------- planning
 
     def pods_on_node(self, label_selector: str | None = None) -> t.Any:
-        return self.client.call(self.client.core.list_pod_for_all_namespaces, target=self.target,
-                                action="list the pods of", field_selector=f"spec.nodeName={self.node}",
+        return self.client.call(self.client.list, PODS, target=self.target, action="list the pods of",
+                                field_selector=f"spec.nodeName={self.node}",
                                 label_selector=label_selector or None)
 
     def daemonset_exists(self, namespace: str, name: str) -> bool:
         key = (namespace, name)
         if key not in self._daemonsets:
             try:
-                self.client.call(self.client.apps.read_namespaced_daemon_set, name, namespace,
+                self.client.call(self.client.get, DAEMONSETS, name, namespace,
                                  target=f"daemonset {namespace}/{name}", action="read")
                 self._daemonsets[key] = True
             except NodepatchError as error:
@@ -316,7 +321,7 @@ class NodeDrainer:
         budgets: list[t.Any] = []
         for namespace in sorted({pod.metadata.namespace for pod in pods}):
             budgets.extend(self.client.call(
-                self.client.policy.list_namespaced_pod_disruption_budget, namespace,
+                self.client.list, BUDGETS, namespace,
                 target=f"namespace {namespace}", action="list the PodDisruptionBudgets of").items)
         return pdbs_covering(budgets, pods)
 
@@ -443,8 +448,8 @@ class NodeDrainer:
         body.setdefault("deleteOptions", {})["preconditions"] = {"uid": pod.metadata.uid}
         while True:
             try:
-                self.client.call(self.client.core.create_namespaced_pod_eviction, pod.metadata.name,
-                                 pod.metadata.namespace, body, target=f"pod {ref}", action="evict", retry_429=False)
+                self.client.call(self.client.create, PODS, body, pod.metadata.namespace, name=pod.metadata.name,
+                                 subresource="eviction", target=f"pod {ref}", action="evict", retry_429=False)
                 return "evicted", ""
             except NodepatchError as error:
                 if error.is_not_found or (error.is_conflict and "uid" in error.message.lower()):
@@ -465,7 +470,7 @@ class NodeDrainer:
         if options.grace_period >= 0:
             body["gracePeriodSeconds"] = options.grace_period
         try:
-            self.client.call(self.client.core.delete_namespaced_pod, pod.metadata.name, pod.metadata.namespace,
+            self.client.call(self.client.delete, PODS, pod.metadata.name, pod.metadata.namespace,
                              body=body, target=f"pod {pod_ref(pod)}", action="delete")
         except NodepatchError as error:
             if error.is_not_found or error.is_conflict:
@@ -510,9 +515,8 @@ class NodeDrainer:
             if kind == "DELETED" or (kind == "MODIFIED" and deleted_long_ago(pod, skip_after)):
                 pending.pop(pod.metadata.uid, None)
 
-        if pending and not follow(self.client, self.client.core.list_pod_for_all_namespaces, self.target,
-                                  "list the pods of", "watch the pods of", on_list, on_event, lambda: not pending,
-                                  deadline, field_selector=f"spec.nodeName={self.node}"):
+        if pending and not follow(self.client, PODS, self.target, "list the pods of", "watch the pods of", on_list,
+                                  on_event, lambda: not pending, deadline, field_selector=f"spec.nodeName={self.node}"):
             raise NodepatchError(
                 f"drain of node {self.node} timed out: {len(pending)} evicted pod(s) still terminating: "
                 f"{', '.join(sorted(pending.values())[:20])}", target=self.target,

@@ -13,7 +13,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import PODS, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.window import RebootWindow
 
 # kured's --blocking-pod-selector counts pods in every phase but these.
@@ -87,7 +87,7 @@ def blocking_pods(client: KubeClient, node: str, selectors: t.Sequence[str]) -> 
     """Unfinished pods on the node matching any selector (kured's --blocking-pod-selector)."""
     found = set()
     for selector in selectors:
-        pods = client.call(client.core.list_pod_for_all_namespaces, target=f"node/{node}",
+        pods = client.call(client.list, PODS, target=f"node/{node}",
                            action=f"list the pods matching {selector!r} of",
                            field_selector=f"spec.nodeName={node}", label_selector=selector)
         found.update(f"{pod.metadata.namespace}/{pod.metadata.name} ({selector})" for pod in pods.items

@@ -5,12 +5,14 @@ place where an ApiException becomes a message a person can act on."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import json
 import os
 import re
 import time
+import types
 import typing as t
+from urllib.parse import quote
 
 from ansible.module_utils.basic import env_fallback
 
@@ -183,8 +185,63 @@ def check_files(params: t.Mapping[str, t.Any]) -> None:
                                       "the controller")
 
 
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """A kind of object by its REST path and the client library's model of it.
+
+    The collection calls these paths itself rather than through the library's generated API classes: from
+    kubernetes 37 on, importing core/v1's class costs about a second of CPU, paid again by every module run."""
+
+    api: str
+    plural: str
+    model: str
+    namespaced: bool = True
+
+    def path(self, name: str | None = None, namespace: str | None = None, subresource: str | None = None) -> str:
+        parts = [self.api]
+        if self.namespaced and namespace:
+            parts += ["namespaces", quote(namespace, safe="")]
+        parts.append(self.plural)
+        if name:
+            parts.append(quote(name, safe=""))
+        if subresource:
+            parts.append(subresource)
+        return "/".join(parts)
+
+
+NAMESPACES = Resource("/api/v1", "namespaces", "V1Namespace", namespaced=False)
+NODES = Resource("/api/v1", "nodes", "V1Node", namespaced=False)
+PODS = Resource("/api/v1", "pods", "V1Pod")
+EVENTS = Resource("/api/v1", "events", "CoreV1Event")
+SECRETS = Resource("/api/v1", "secrets", "V1Secret")
+SERVICE_ACCOUNTS = Resource("/api/v1", "serviceaccounts", "V1ServiceAccount")
+DAEMONSETS = Resource("/apis/apps/v1", "daemonsets", "V1DaemonSet")
+LEASES = Resource("/apis/coordination.k8s.io/v1", "leases", "V1Lease")
+BUDGETS = Resource("/apis/policy/v1", "poddisruptionbudgets", "V1PodDisruptionBudget")
+CLUSTER_ROLES = Resource("/apis/rbac.authorization.k8s.io/v1", "clusterroles", "V1ClusterRole", namespaced=False)
+CLUSTER_ROLE_BINDINGS = Resource("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings",
+                                 "V1ClusterRoleBinding", namespaced=False)
+ROLES = Resource("/apis/rbac.authorization.k8s.io/v1", "roles", "V1Role")
+ROLE_BINDINGS = Resource("/apis/rbac.authorization.k8s.io/v1", "rolebindings", "V1RoleBinding")
+
+
+def query_of(options: t.Mapping[str, t.Any]) -> list[tuple[str, t.Any]]:
+    """The API's query parameters from Python-style keywords (label_selector → labelSelector); None is left out."""
+    query = []
+    for option, value in options.items():
+        if value is None:
+            continue
+        head, *rest = option.split("_")
+        query.append((head + "".join(word.capitalize() for word in rest),
+                      str(value).lower() if isinstance(value, bool) else value))
+    return query
+
+
 class KubeClient:
-    """Typed API groups over one ApiClient, and ``call`` to use them with retries and readable errors."""
+    """The REST verbs on Resources over one ApiClient, and ``call`` to use them with retries and readable errors."""
 
     def __init__(self, api_client: t.Any) -> None:
         self.api_client = api_client
@@ -192,28 +249,6 @@ class KubeClient:
         self.retry_base = 0.5
         self.retry_cap = 10.0
         self.sleep: t.Callable[[float], None] = time.sleep
-
-    # Each API group is built on first use: the client library imports a group's pydantic models when it is
-    # built (about 0.6 s for core/v1, 0.13 s more for apps/v1), and most modules need one or two groups.
-    @functools.cached_property
-    def core(self) -> t.Any:
-        return k8s_client.CoreV1Api(self.api_client)
-
-    @functools.cached_property
-    def apps(self) -> t.Any:
-        return k8s_client.AppsV1Api(self.api_client)
-
-    @functools.cached_property
-    def policy(self) -> t.Any:
-        return k8s_client.PolicyV1Api(self.api_client)
-
-    @functools.cached_property
-    def coordination(self) -> t.Any:
-        return k8s_client.CoordinationV1Api(self.api_client)
-
-    @functools.cached_property
-    def rbac(self) -> t.Any:
-        return k8s_client.RbacAuthorizationV1Api(self.api_client)
 
     @property
     def host(self) -> str:
@@ -256,10 +291,93 @@ class KubeClient:
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, parallel_requests + 1)
         return cls(k8s_client.ApiClient(configuration))
 
-    def dedicated(self) -> KubeClient:
-        """A second client on the same configuration, for callers that patch their ApiClient (the client
-        library's ``stream`` does, for exec) and so must not share it."""
-        return KubeClient(k8s_client.ApiClient(self.api_client.configuration))
+    def exec_stream(self, path: str, **options: t.Any) -> t.Any:
+        """An open exec WebSocket on ``path`` (the library's WSClient), with the credentials requests carry. A
+        refused upgrade raises ApiException with status 0 and the handshake's status in its reason."""
+        from kubernetes.stream import ws_client  # pylint: disable=import-outside-toplevel
+
+        configuration = self.api_client.configuration
+        headers = {setting["key"]: setting["value"] for setting in configuration.auth_settings().values()
+                   if setting.get("in") == "header" and setting.get("value")}
+        return ws_client.websocket_call(configuration, "GET", configuration.host + path, headers=headers,
+                                        query_params=query_of(options), _preload_content=False, binary=True)
+
+    @property
+    def _split_call_api(self) -> bool:
+        # kubernetes 37 split the legacy call_api into param_serialize, call_api and response_deserialize.
+        return hasattr(self.api_client, "param_serialize")
+
+    def request(self, method: str, path: str, model: str | None = None, *, query: t.Sequence[tuple[str, t.Any]] = (),
+                body: t.Any = None, content_type: str = "application/json", stream: bool = False,
+                timeout: float | None = None) -> t.Any:
+        """One request through the library's ApiClient (its authentication, TLS and proxy): the response as
+        ``model`` (None: discarded), or with ``stream`` the open urllib3 response. A status outside 2xx raises
+        ApiException, as the generated API classes do."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        if self._split_call_api:
+            serialized = self.api_client.param_serialize(method, path, query_params=list(query), header_params=headers,
+                                                         body=body, auth_settings=["BearerToken"])
+            response = self.api_client.call_api(*serialized, _request_timeout=timeout)
+            if stream and 200 <= response.status <= 299:
+                return response.response
+            response.read()
+            return self.api_client.response_deserialize(response, {"2XX": model}).data
+        return self.api_client.call_api(path, method, query_params=list(query), header_params=headers, body=body,
+                                        response_types_map={status: model for status in (200, 201, 202)},
+                                        auth_settings=["BearerToken"], _return_http_data_only=True,
+                                        _preload_content=not stream, _request_timeout=timeout)
+
+    def model_of(self, text: str, model: str) -> t.Any:
+        """``text`` (one object's JSON) as the library's ``model``."""
+        if self._split_call_api:
+            return self.api_client.deserialize(text, model, "application/json")
+        return self.api_client.deserialize(types.SimpleNamespace(data=text), model)
+
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> t.Any:
+        return self.request("GET", resource.path(name, namespace), resource.model)
+
+    def list(self, resource: Resource, namespace: str | None = None, **options: t.Any) -> t.Any:
+        return self.request("GET", resource.path(namespace=namespace), resource.model + "List", query=query_of(options))
+
+    def create(self, resource: Resource, body: t.Any, namespace: str | None = None, *, name: str | None = None,
+               subresource: str | None = None) -> t.Any:
+        """Create an object, or with ``name`` and ``subresource`` post to one (an eviction): that answer is discarded."""
+        return self.request("POST", resource.path(name, namespace, subresource),
+                            None if subresource else resource.model, body=body)
+
+    def patch(self, resource: Resource, name: str, body: t.Any, namespace: str | None = None) -> t.Any:
+        """A JSON merge patch (RFC 7386): a key set to None is removed."""
+        return self.request("PATCH", resource.path(name, namespace), resource.model, body=body, content_type=MERGE_PATCH)
+
+    def replace(self, resource: Resource, name: str, body: t.Any, namespace: str | None = None) -> t.Any:
+        return self.request("PUT", resource.path(name, namespace), resource.model, body=body)
+
+    def delete(self, resource: Resource, name: str, namespace: str | None = None, body: t.Any = None,
+               **options: t.Any) -> None:
+        self.request("DELETE", resource.path(name, namespace), query=query_of(options), body=body)
+
+    def watch(self, resource: Resource, namespace: str | None = None, request_timeout: float | None = None,
+              **options: t.Any) -> t.Iterator[tuple[str, t.Any]]:
+        """The events of one watch request, as (type, object): ADDED, MODIFIED and DELETED with the object as its
+        model, BOOKMARK and ERROR with the object as the API sent it. Ends when the API server ends the watch."""
+        response = self.request("GET", resource.path(namespace=namespace), query=query_of({"watch": True, **options}),
+                                stream=True, timeout=request_timeout)
+        try:
+            pending = b""
+            # amt=None: each chunk as it arrives, as the API server flushes one per event.
+            for chunk in response.stream(None, decode_content=False):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in filter(bytes.strip, lines):
+                    event = json.loads(line)
+                    kind, found = event.get("type", ""), event.get("object")
+                    if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        found = self.model_of(json.dumps(found), resource.model)
+                    yield kind, found
+        finally:
+            response.close()  # not back to the pool half read: the next request would read this watch's rest
+            response.release_conn()
 
     def call(self, function: t.Callable[..., T], *args: t.Any, target: str, action: str, retry_429: bool = True,
              **kwargs: t.Any) -> T:

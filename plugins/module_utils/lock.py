@@ -34,12 +34,11 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.durations import (
     parse_go_time,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import DAEMONSETS, LEASES, NODES, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
 T = t.TypeVar("T")
 
-MERGE_PATCH = "application/merge-patch+json"
 MAX_CONFLICTS = 200
 CONFLICT_PAUSE = 0.05
 LEASE_UNSCHEDULABLE_ANNOTATION = "nodepatch.kube/unschedulable"
@@ -333,8 +332,8 @@ class DaemonSetLock(LockBackend):
 
     def read(self) -> LockState:
         try:
-            daemonset = self.client.call(self.client.apps.read_namespaced_daemon_set, self.settings.daemonset,
-                                         self.settings.namespace, target=self.target, action="read the lock on")
+            daemonset = self.client.call(self.client.get, DAEMONSETS, self.settings.daemonset, self.settings.namespace,
+                                         target=self.target, action="read the lock on")
         except NodepatchError as error:
             if error.is_not_found:
                 error.hint = ("the DaemonSet that carries the lock does not exist: install kured, point daemonset "
@@ -356,9 +355,8 @@ class DaemonSetLock(LockBackend):
                                   "annotations": {STOP_ANNOTATION: stop.to_json() if stop else None}}})
 
     def _patch(self, body: dict[str, t.Any]) -> None:
-        self.client.call(self.client.apps.patch_namespaced_daemon_set, self.settings.daemonset,
-                         self.settings.namespace, body, target=self.target, action="write the lock on",
-                         _content_type=MERGE_PATCH)
+        self.client.call(self.client.patch, DAEMONSETS, self.settings.daemonset, body, self.settings.namespace,
+                         target=self.target, action="write the lock on")
 
 
 class LeaseLock(LockBackend):
@@ -374,7 +372,7 @@ class LeaseLock(LockBackend):
         self.target = f"lease {settings.namespace}/{settings.lease_name}-*"
 
     def read(self) -> LockState:
-        found = self.client.call(self.client.coordination.list_namespaced_lease, self.settings.namespace,
+        found = self.client.call(self.client.list, LEASES, self.settings.namespace,
                                  target=f"leases in namespace {self.settings.namespace}", action="list")
         leases = {}
         stop = None
@@ -397,12 +395,12 @@ class LeaseLock(LockBackend):
             body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                     "metadata": {"name": name, "namespace": self.settings.namespace, "labels": dict(LEASE_MANAGED_BY),
                                  "annotations": annotations}, "spec": {}}
-            self.client.call(self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+            self.client.call(self.client.create, LEASES, body, self.settings.namespace,
                              target=target, action="create")
             return
         body = {"metadata": {"resourceVersion": version[name].metadata.resource_version, "annotations": annotations}}
-        self.client.call(self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
-                         target=target, action="write", _content_type=MERGE_PATCH)
+        self.client.call(self.client.patch, LEASES, name, body, self.settings.namespace,
+                         target=target, action="write")
 
     def write(self, holders: list[Holder], version: dict[str, t.Any], holder: str, releasing: bool) -> None:
         leases = version
@@ -445,15 +443,15 @@ class LeaseLock(LockBackend):
                              "annotations": self._annotations(holder)},
                 "spec": self._spec(holder, now)}
         # Another writer creating the same slot first makes this a 409 (AlreadyExists): a conflict like any other.
-        self.client.call(self.client.coordination.create_namespaced_lease, self.settings.namespace, body,
+        self.client.call(self.client.create, LEASES, body, self.settings.namespace,
                          target=f"lease {self.settings.namespace}/{name}", action="create")
 
     def _patch(self, name: str, lease: t.Any, holder: Holder | None, now: int) -> None:
         body = {"metadata": {"resourceVersion": lease.metadata.resource_version,
                              "annotations": self._annotations(holder)},
                 "spec": self._spec(holder, now)}
-        self.client.call(self.client.coordination.patch_namespaced_lease, name, self.settings.namespace, body,
-                         target=f"lease {self.settings.namespace}/{name}", action="write", _content_type=MERGE_PATCH)
+        self.client.call(self.client.patch, LEASES, name, body, self.settings.namespace,
+                         target=f"lease {self.settings.namespace}/{name}", action="write")
 
 
 class RebootLock:
@@ -481,7 +479,7 @@ class RebootLock:
 
     def _read_node(self, name: str) -> t.Any | None:
         try:
-            return self.client.call(self.client.core.read_node, name, target=f"node/{name}", action="read")
+            return self.client.call(self.client.get, NODES, name, target=f"node/{name}", action="read")
         except NodepatchError as error:
             if error.is_not_found:
                 return None

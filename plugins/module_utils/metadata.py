@@ -18,7 +18,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError, is_conflict
 from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import check_keys
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NODES, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 
 KINDS = ("annotations", "labels")
@@ -117,7 +117,7 @@ def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.An
                "labels": set(wanted["labels"])}
 
     def step() -> MetadataChange:
-        node = client.call(client.core.read_node, name, target=target, action="read")
+        node = client.call(client.get, NODES, name, target=target, action="read")
         current = metadata_of(node)
         patch = plan_patch(current, wanted, held, restored)
         before = {kind: {key: current[kind].get(key) for key in sorted(managed[kind])} for kind in KINDS}
@@ -128,7 +128,7 @@ def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.An
                 # What the marks record must be what the node held when we read it: a write in between (an
                 # administrator's annotate) fails this patch with a conflict, and the step starts over.
                 body["resourceVersion"] = node.metadata.resource_version
-            node = client.call(client.core.patch_node, name, {"metadata": body}, target=target, action="patch")
+            node = client.call(client.patch, NODES, name, {"metadata": body}, target=target, action="patch")
             current = metadata_of(node)
         return MetadataChange(bool(patch), diff, current)
 

@@ -20,7 +20,15 @@ import time
 import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, KubeClient, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
+    EVENTS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    ApiException,
+    KubeClient,
+    api_error,
+)
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import backoff_delays
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -337,15 +345,13 @@ class ExecResult:
 
 
 class NodePods:
-    """Create, find, wait for, exec into and delete node pods, through one KubeClient (plus a dedicated client
-    for exec: the client library's ``stream`` patches the ApiClient it is given, so it must not be shared)."""
+    """Create, find, wait for, exec into and delete node pods, through one KubeClient."""
 
     def __init__(self, client: KubeClient, controller: Controller | None = None,
                  now: t.Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc)) -> None:
         self.client = client
         self.controller = controller or current_controller()
         self.now = now
-        self._exec_client: KubeClient | None = None
 
     # ----------------------------------------------------------------------------------------------- pods
 
@@ -353,10 +359,9 @@ class NodePods:
         """A running node pod of this run on the node, and whether it was created just now: this run's pod is
         reused; leftovers of earlier runs are removed before a new one is created."""
         settings.validate()
-        core = self.client.core
         node = settings.node
         # A namespace that does not exist yet lists no pods; it is created with the first pod.
-        pods = self.client.call(core.list_namespaced_pod, settings.namespace,
+        pods = self.client.call(self.client.list, PODS, settings.namespace,
                                 label_selector=f"{MANAGED_BY}={MANAGER}", field_selector=f"spec.nodeName={node}",
                                 target=f"node pods in namespace {settings.namespace}", action="list").items
         now = self.now()
@@ -371,7 +376,7 @@ class NodePods:
         if keep:
             return str(keep), False
         try:
-            self.client.call(core.read_node, node, target=f"node/{node}", action="read")
+            self.client.call(self.client.get, NODES, node, target=f"node/{node}", action="read")
         except NodepatchError as error:
             if error.is_not_found:
                 raise NodepatchError(f"node {node} does not exist in the cluster at {self.client.host}",
@@ -381,18 +386,17 @@ class NodePods:
         return self._create(settings), True
 
     def _create(self, settings: PodSettings) -> str:
-        core = self.client.core
         manifest = pod_manifest(settings, self.controller)
         target = f"node pod for node {settings.node} in namespace {settings.namespace}"
         try:
             try:
-                created = self.client.call(core.create_namespaced_pod, settings.namespace, manifest, target=target,
+                created = self.client.call(self.client.create, PODS, manifest, settings.namespace, target=target,
                                            action="create")
             except NodepatchError as error:
                 if not error.is_not_found or "namespaces" not in error.details.get("api_message", ""):
                     raise
                 self._create_namespace(settings.namespace)
-                created = self.client.call(core.create_namespaced_pod, settings.namespace, manifest, target=target,
+                created = self.client.call(self.client.create, PODS, manifest, settings.namespace, target=target,
                                            action="create")
         except NodepatchError as error:
             if error.status == 403 and "PodSecurity" in error.details.get("api_message", ""):
@@ -412,7 +416,7 @@ class NodePods:
         body = {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": namespace, "labels": {PSA_ENFORCE: "privileged", MANAGED_BY: MANAGER}}}
         try:
-            self.client.call(self.client.core.create_namespace, body, target=f"namespace {namespace}",
+            self.client.call(self.client.create, NAMESPACES, body, target=f"namespace {namespace}",
                              action="create")
         except NodepatchError as error:
             if not error.is_conflict:  # created meanwhile by a parallel worker
@@ -420,20 +424,19 @@ class NodePods:
 
     def _wait_running(self, settings: PodSettings, name: str, resource_version: str | None) -> None:
         """Follow one watch on the pod until it runs; on timeout, say why it did not, from status and events."""
-        from kubernetes import watch  # pylint: disable=import-outside-toplevel
-
-        core = self.client.core
         deadline = time.monotonic() + settings.start_timeout
-        pod = None
         while time.monotonic() < deadline:
-            stream = watch.Watch()
             try:
-                for event in stream.stream(core.list_namespaced_pod, settings.namespace,
-                                           field_selector=f"metadata.name={name}", resource_version=resource_version,
-                                           timeout_seconds=max(1, int(deadline - time.monotonic()))):
-                    pod = event["object"]
+                for kind, pod in self.client.watch(PODS, settings.namespace, field_selector=f"metadata.name={name}",
+                                                   resource_version=resource_version,
+                                                   timeout_seconds=max(1, int(deadline - time.monotonic()))):
+                    if kind == "ERROR":
+                        resource_version = None  # 410 Gone: watch again from the current state
+                        break
+                    if kind == "BOOKMARK":
+                        continue
                     resource_version = pod.metadata.resource_version
-                    if event["type"] == "DELETED":
+                    if kind == "DELETED":
                         raise self._start_error(settings, name, "the pod was deleted before it ran", pod)
                     if pod.status and pod.status.phase == "Running":
                         return
@@ -447,9 +450,7 @@ class NodePods:
                     resource_version = None
                     continue
                 raise api_error(error, "watch", f"pod {settings.namespace}/{name}") from error
-            finally:
-                stream.stop()
-        pod = self.client.call(core.read_namespaced_pod, name, settings.namespace,
+        pod = self.client.call(self.client.get, PODS, name, settings.namespace,
                                target=f"pod {settings.namespace}/{name}", action="read")
         raise self._start_error(settings, name, None, pod)
 
@@ -468,7 +469,7 @@ class NodePods:
     def _events(self, namespace: str, name: str) -> list[t.Any]:
         """The pod's events, oldest first; none when the identity may not list events (they only add detail)."""
         try:
-            found = self.client.call(self.client.core.list_namespaced_event, namespace,
+            found = self.client.call(self.client.list, EVENTS, namespace,
                                      field_selector=f"involvedObject.name={name}",
                                      target=f"events of pod {namespace}/{name}", action="list")
         except NodepatchError:
@@ -477,7 +478,7 @@ class NodePods:
 
     def delete(self, name: str, namespace: str) -> None:
         try:
-            self.client.call(self.client.core.delete_namespaced_pod, name, namespace, grace_period_seconds=0,
+            self.client.call(self.client.delete, PODS, name, namespace, grace_period_seconds=0,
                              target=f"pod {namespace}/{name}", action="delete")
         except NodepatchError as error:
             if not error.is_not_found:
@@ -489,7 +490,7 @@ class NodePods:
         if node:
             selector += f",{NODE_LABEL}={label_value(node)}"
         try:
-            pods = self.client.call(self.client.core.list_namespaced_pod, namespace, label_selector=selector,
+            pods = self.client.call(self.client.list, PODS, namespace, label_selector=selector,
                                     target=f"node pods in namespace {namespace}", action="list").items
         except NodepatchError as error:
             if error.is_not_found:
@@ -524,23 +525,12 @@ class NodePods:
                 time.sleep(delay)
 
     def _exec_once(self, name: str, namespace: str, command: str, stdin: bytes | None) -> ExecResult:
-        from kubernetes.stream import stream  # pylint: disable=import-outside-toplevel
         from websocket import WebSocketException  # pylint: disable=import-outside-toplevel
 
-        if self._exec_client is None:
-            self._exec_client = self.client.dedicated()
         marker = new_marker()
         argv = exec_argv(command, marker, None if stdin is None else len(stdin))
-        try:
-            ws = stream(self._exec_client.core.connect_get_namespaced_pod_exec, name, namespace, container=CONTAINER,
-                        command=argv, stdin=stdin is not None, stdout=True, stderr=True, tty=False,
-                        _preload_content=False, binary=True)
-        except AttributeError as error:
-            # kubernetes 36.x decodes the absent body of a refused upgrade (a 403 on pods/exec) and fails on None;
-            # the refusal itself is the context of that AttributeError.
-            if isinstance(error.__context__, ApiException):
-                raise error.__context__ from None
-            raise
+        ws = self.client.exec_stream(PODS.path(name, namespace, "exec"), container=CONTAINER, command=argv,
+                                     stdin=stdin is not None, stdout=True, stderr=True, tty=False)
         stdout = bytearray()
         stderr = bytearray()
         error_channel = bytearray()
@@ -578,10 +568,7 @@ class NodePods:
         return ExecResult(rc, bytes(stdout), clean_stderr)
 
     def close(self) -> None:
-        for client in (self._exec_client, self.client):
-            if client is not None:
-                client.api_client.close()
-        self._exec_client = None
+        self.client.api_client.close()
 
 
 # --------------------------------------------------------------------------------------------------- the reaper

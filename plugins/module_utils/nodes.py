@@ -9,7 +9,7 @@ import typing as t
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.drain import cordoned_before
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import KubeClient
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import NODES, KubeClient
 from ansible_collections.nodepatch.kube.plugins.module_utils.watch import follow
 
 KURED_ANNOTATIONS = ("weave.works/kured-reboot-in-progress", "weave.works/kured-most-recent-reboot-needed")
@@ -60,7 +60,7 @@ def node_facts(node: t.Any) -> dict[str, t.Any]:
 
 
 def list_nodes(client: KubeClient, names: t.Sequence[str] = (), label_selector: str | None = None) -> list[dict[str, t.Any]]:
-    found = client.call(client.core.list_node, label_selector=label_selector or None, target="nodes", action="list")
+    found = client.call(client.list, NODES, label_selector=label_selector or None, target="nodes", action="list")
     by_name = {node.metadata.name: node for node in found.items}
     missing = [name for name in names if name not in by_name]
     if missing:
@@ -74,8 +74,7 @@ def is_back(facts: t.Mapping[str, t.Any], old_boot_id: str | None) -> bool:
     return bool(facts["ready"]) and (not old_boot_id or (facts["boot_id"] or "") != old_boot_id)
 
 
-def wait_until_back(client: KubeClient, names: t.Sequence[str], old_boot_ids: t.Mapping[str, str], timeout: float,
-                    watch_factory: t.Callable[[], t.Any] | None = None) -> list[dict[str, t.Any]]:
+def wait_until_back(client: KubeClient, names: t.Sequence[str], old_boot_ids: t.Mapping[str, str], timeout: float) -> list[dict[str, t.Any]]:
     """Block until every named node is Ready (with a boot id other than the old one, where given), following one
     watch on the nodes rather than polling each."""
     deadline = time.monotonic() + timeout
@@ -97,8 +96,7 @@ def wait_until_back(client: KubeClient, names: t.Sequence[str], old_boot_ids: t.
         return all(is_back(latest[name], old_boot_ids.get(name)) for name in names)
 
     selector = {"field_selector": f"metadata.name={names[0]}"} if len(names) == 1 else {}
-    if follow(client, client.core.list_node, "nodes", "list", "watch", on_list, on_event, done, deadline,
-              watch_factory, **selector):
+    if follow(client, NODES, "nodes", "list", "watch", on_list, on_event, done, deadline, **selector):
         return [latest[name] for name in names]
     waiting = [name for name in names if not is_back(latest[name], old_boot_ids.get(name))]
     states = "; ".join(

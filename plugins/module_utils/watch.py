@@ -10,37 +10,33 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, KubeClient, api_error
+from ansible_collections.nodepatch.kube.plugins.module_utils.kube import ApiException, KubeClient, Resource, api_error
 
 # The longest a single watch request stays open before it is re-listed and re-opened.
 WATCH_SECONDS = 60
 RELIST_PAUSE = 0.2
 
 
-def follow(client: KubeClient, list_function: t.Callable[..., t.Any], target: str, list_action: str,
-           watch_action: str, on_list: t.Callable[[list[t.Any]], None], on_event: t.Callable[[str, t.Any], None],
-           done: t.Callable[[], bool], deadline: float, watch_factory: t.Callable[[], t.Any] | None = None,
-           **selectors: t.Any) -> bool:
+def follow(client: KubeClient, resource: Resource, target: str, list_action: str, watch_action: str,
+           on_list: t.Callable[[list[t.Any]], None], on_event: t.Callable[[str, t.Any], None],
+           done: t.Callable[[], bool], deadline: float, **selectors: t.Any) -> bool:
     """True once ``done()`` holds, False when ``deadline`` (time.monotonic) passes first. ``on_list`` gets every
     listing's items, ``on_event`` every ADDED, MODIFIED or DELETED event's type and object. Refused credentials or
     permissions (401, 403) raise at once: they do not fix themselves."""
-    from kubernetes import watch as k8s_watch  # pylint: disable=import-outside-toplevel
-
     while True:
-        listing = client.call(list_function, target=target, action=list_action, **selectors)
+        listing = client.call(client.list, resource, target=target, action=list_action, **selectors)
         on_list(listing.items)
         if done():
             return True
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        stream = (watch_factory or k8s_watch.Watch)()
+        events = client.watch(resource, resource_version=listing.metadata.resource_version, allow_watch_bookmarks=True,
+                              timeout_seconds=max(1, int(min(remaining, WATCH_SECONDS))),
+                              request_timeout=min(remaining, WATCH_SECONDS) + 5, **selectors)
         try:
-            for event in stream.stream(list_function, resource_version=listing.metadata.resource_version,
-                                       allow_watch_bookmarks=True, timeout_seconds=max(1, int(min(remaining, WATCH_SECONDS))),
-                                       _request_timeout=min(remaining, WATCH_SECONDS) + 5, **selectors):
-                kind, item = event.get("type"), event.get("object")
-                if kind == "ERROR" or not hasattr(item, "metadata"):
+            for kind, item in events:
+                if kind == "ERROR":
                     break  # 410 Gone (the resourceVersion expired): list again
                 if kind != "BOOKMARK":
                     on_event(kind, item)
@@ -53,6 +49,6 @@ def follow(client: KubeClient, list_function: t.Callable[..., t.Any], target: st
         except Exception:  # pylint: disable=broad-exception-caught
             time.sleep(RELIST_PAUSE)  # a watch broken by the API server (restart, dropped connection)
         finally:
-            stream.stop()
+            events.close()  # the watch's connection back to the pool, not left open until collected
         if done():
             return True

@@ -162,18 +162,18 @@ class FakeClient(FakeKube):
         self.node = node
         self.pods = pods or []
         self.budgets = budgets or []
-        self.patches: list[tuple[dict[str, t.Any], str]] = []
+        self.patches: list[dict[str, t.Any]] = []
         self.evictions: list[dict[str, t.Any]] = []
         self.deletions: list[dict[str, t.Any]] = []
         self.refuse_evictions: set[str] = set()
         self.terminating_namespace_refusals = 0
         self.lock = threading.Lock()
 
-    def read_node(self, name: str) -> t.Any:
+    def get_nodes(self, name: str) -> t.Any:
         return self.node
 
-    def patch_node(self, name: str, body: dict[str, t.Any], _content_type: str = "") -> t.Any:
-        self.patches.append((body, _content_type))
+    def patch_nodes(self, name: str, body: dict[str, t.Any]) -> t.Any:
+        self.patches.append(body)
         spec = body.get("spec", {})
         if "unschedulable" in spec:
             self.node.spec.unschedulable = spec["unschedulable"]
@@ -184,16 +184,21 @@ class FakeClient(FakeKube):
                 self.node.metadata.annotations[key] = value
         return self.node
 
-    def list_pod_for_all_namespaces(self, **kwargs: t.Any) -> t.Any:
+    def list_pods(self, **kwargs: t.Any) -> t.Any:
         return NS(items=list(self.pods), metadata=NS(resource_version="1"))
 
-    def read_namespaced_daemon_set(self, name: str, namespace: str) -> t.Any:
+    def get_daemonsets(self, name: str, namespace: str) -> t.Any:
         return NS()
 
-    def list_namespaced_pod_disruption_budget(self, namespace: str) -> t.Any:
-        return NS(items=[b for b in self.budgets if b.metadata.namespace == namespace])
+    def list_poddisruptionbudgets(self, namespace: str | None = None) -> t.Any:
+        return NS(items=[b for b in self.budgets if namespace in (None, b.metadata.namespace)],
+                  metadata=NS(resource_version="1"))
 
-    def create_namespaced_pod_eviction(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
+    def watch_poddisruptionbudgets(self, **_kwargs: t.Any) -> t.Iterator[tuple[str, t.Any]]:
+        return iter(())
+
+    def create_pods(self, body: dict[str, t.Any], namespace: str, name: str, subresource: str) -> None:
+        assert subresource == "eviction"
         with self.lock:
             self.evictions.append(body)
         if name in self.refuse_evictions:
@@ -207,7 +212,7 @@ class FakeClient(FakeKube):
             raise refused(404, f"cannot evict pod {namespace}/{name}: HTTP 404 Not Found")
         self.pods = [p for p in self.pods if p.metadata.name != name]
 
-    def delete_namespaced_pod(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
+    def delete_pods(self, name: str, namespace: str, body: dict[str, t.Any]) -> None:
         self.deletions.append(body)
         self.pods = [p for p in self.pods if p.metadata.name != name]
 
@@ -220,16 +225,15 @@ def node(unschedulable: bool = False, annotations: dict[str, str] | None = None)
 def test_cordon_records_that_the_node_was_schedulable_in_the_same_patch() -> None:
     client = FakeClient(node())
     assert NodeDrainer(client, "n1").cordon() == (True, False)
-    (body, content_type), = client.patches
+    body, = client.patches
     assert body == {"spec": {"unschedulable": True},
                     "metadata": {"annotations": {WAS_UNSCHEDULABLE: "false"}, "resourceVersion": "42"}}
-    assert content_type == "application/merge-patch+json"
 
 
 def test_cordoning_an_administrators_cordon_records_it_and_changes_only_the_annotation() -> None:
     client = FakeClient(node(unschedulable=True))
     assert NodeDrainer(client, "n1").cordon() == (True, True)
-    assert "spec" not in client.patches[0][0]
+    assert "spec" not in client.patches[0]
     assert client.node.metadata.annotations[WAS_UNSCHEDULABLE] == "true"
 
 
@@ -267,16 +271,16 @@ def test_uncordon_undoes_our_own_cordon() -> None:
 
 def test_a_conflict_re_reads_the_node_and_tries_again() -> None:
     client = FakeClient(node())
-    original = client.patch_node
+    original = client.patch_nodes
     calls = []
 
-    def conflict_once(name: str, body: dict[str, t.Any], _content_type: str = "") -> t.Any:
+    def conflict_once(name: str, body: dict[str, t.Any]) -> t.Any:
         calls.append(body)
         if len(calls) == 1:
             raise refused(409, "conflict")
-        return original(name, body, _content_type)
+        return original(name, body)
 
-    client.patch_node = conflict_once  # type: ignore[method-assign]
+    client.patch_nodes = conflict_once  # type: ignore[method-assign]
     assert NodeDrainer(client, "n1").cordon() == (True, False)
     assert len(calls) == 2
 
@@ -345,9 +349,9 @@ def test_a_pod_in_a_namespace_being_deleted_is_asked_again_until_it_is_gone() ->
 def test_other_forbidden_evictions_fail_at_once() -> None:
     client = FakeClient(node(), pods=[pod("web")])
 
-    def forbidden(name: str, namespace: str, body: dict[str, t.Any]) -> None:
+    def forbidden(body: dict[str, t.Any], namespace: str, name: str, subresource: str) -> None:
         raise refused(403, f"cannot evict pod {namespace}/{name}: HTTP 403 Forbidden")
-    client.create_namespaced_pod_eviction = forbidden  # type: ignore[method-assign]
+    client.create_pods = forbidden  # type: ignore[method-assign]
     drainer = NodeDrainer(client, "n1")
     with pytest.raises(NodepatchError, match="HTTP 403"):
         drainer.ensure("drained", DrainOptions(timeout=5, eviction_retry_delay=0.05))

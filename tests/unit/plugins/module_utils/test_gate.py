@@ -141,7 +141,7 @@ def test_blocking_pods_are_the_unfinished_matching_pods_of_the_node() -> None:
         return NS(items=[NS(metadata=NS(namespace="backup", name=phase.lower()), status=NS(phase=phase))
                          for phase in ("Running", "Pending", "Succeeded", "Failed", "Unknown")])
 
-    client = FakeKube(core=NS(list_pod_for_all_namespaces=list_pods))
+    client = FakeKube(list_pods=list_pods)
     assert blocking_pods(client, "n1", ["app=backup"]) == [
         "backup/pending (app=backup)", "backup/running (app=backup)"]
     assert calls == [{"field_selector": "spec.nodeName=n1", "label_selector": "app=backup"}]

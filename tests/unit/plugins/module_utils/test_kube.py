@@ -15,11 +15,15 @@ from kubernetes.client.rest import ApiException
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     KUBE_AUTH_ARGSPEC,
+    LEASES,
+    NODES,
+    PODS,
     RBAC_DENIAL_RETRIES,
     KubeClient,
     api_error,
     forbidden_hint,
     is_transient,
+    query_of,
     retry_after,
     unsupported_kubernetes,
 )
@@ -332,3 +336,63 @@ def test_an_azure_sdk_older_than_the_api_version_it_must_speak_is_refused_by_nam
     assert "azure-mgmt-containerservice 34.0.0 is installed" in str(error)
     assert "pip install 'azure-mgmt-containerservice>=41.8.0'" in str(error)
     assert unsupported_library("azure-mgmt-containerservice", "41.8.0", (41, 8, 0)) is None
+
+
+# ------------------------------------------------------------------------------------------ REST paths and watches
+
+
+def test_paths_of_cluster_and_namespaced_resources_and_subresources() -> None:
+    assert NODES.path("n1") == "/api/v1/nodes/n1"
+    assert NODES.path("n1", namespace="ignored") == "/api/v1/nodes/n1"
+    assert PODS.path() == "/api/v1/pods"
+    assert PODS.path(namespace="shop") == "/api/v1/namespaces/shop/pods"
+    assert PODS.path("web-0", "shop", "eviction") == "/api/v1/namespaces/shop/pods/web-0/eviction"
+    assert LEASES.path("a/b", "kube-system") == "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/a%2Fb"
+
+
+def test_query_parameters_are_the_apis_names_with_booleans_as_it_spells_them() -> None:
+    assert query_of({"label_selector": "app=web", "field_selector": None, "allow_watch_bookmarks": True,
+                     "timeout_seconds": 5, "command": ["sh", "-c"]}) == [
+        ("labelSelector", "app=web"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", 5), ("command", ["sh", "-c"])]
+
+
+class StreamedResponse:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def stream(self, amt: int | None, decode_content: bool) -> t.Iterator[bytes]:
+        assert amt is None, "each chunk as it arrives, not a fixed size that waits for more"
+        yield from self.chunks
+
+    def close(self) -> None:
+        self.closed = True
+
+    def release_conn(self) -> None:
+        assert self.closed, "a half-read watch must not go back to the pool open"
+
+
+def test_a_watch_splits_events_across_chunks_and_keeps_bookmarks_and_errors_as_sent() -> None:
+    from kubernetes import client as k8s_client
+
+    node = json.dumps({"type": "MODIFIED", "object": {"metadata": {"name": "n1", "resourceVersion": "8"}}}).encode()
+    lines = [node, b'{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}',
+             b'{"type": "ERROR", "object": {"code": 410}}']
+    stream = b"\n".join(lines) + b"\n"
+    response = StreamedResponse([stream[:10], stream[10:70], stream[70:]])
+    client = KubeClient(k8s_client.ApiClient())
+    requests = []
+
+    def request(*args: t.Any, **kwargs: t.Any) -> StreamedResponse:
+        requests.append((args, kwargs))
+        return response
+
+    client.request = request  # type: ignore[method-assign]
+    events = list(client.watch(NODES, resource_version="7", field_selector="metadata.name=n1"))
+    assert [kind for kind, _ in events] == ["MODIFIED", "BOOKMARK", "ERROR"]
+    assert events[0][1].metadata.name == "n1" and events[0][1].metadata.resource_version == "8"
+    assert events[2][1] == {"code": 410}
+    (method, path), options = requests[0]
+    assert (method, path, options["stream"]) == ("GET", "/api/v1/nodes", True)
+    assert options["query"] == [("watch", "true"), ("resourceVersion", "7"), ("fieldSelector", "metadata.name=n1")]
+    assert response.closed

@@ -200,24 +200,20 @@ class FakeApi(FakeKube):
         self.leases: dict[str, dict[str, t.Any]] = {}
         self.conflict_next = 0
         self.writes: list[dict[str, t.Any]] = []
-        self.core = NS(read_node=self.read_node)
-        self.apps = NS(read_namespaced_daemon_set=self.read_ds, patch_namespaced_daemon_set=self.patch_ds)
-        self.coordination = NS(list_namespaced_lease=self.list_leases, create_namespaced_lease=self.create_lease,
-                               patch_namespaced_lease=self.patch_lease)
 
     @staticmethod
     def fail(status: int) -> t.NoReturn:
         raise refused(status)
 
-    def read_node(self, name: str) -> NS:
+    def get_nodes(self, name: str) -> NS:
         if name not in self.nodes:
             self.fail(404)
         return NS(spec=NS(unschedulable=name in self.unschedulable))
 
-    def read_ds(self, name: str, namespace: str) -> NS:
+    def get_daemonsets(self, name: str, namespace: str) -> NS:
         return NS(metadata=NS(annotations=dict(self.annotations), resource_version=str(self.version)))
 
-    def patch_ds(self, name: str, namespace: str, body: dict[str, t.Any], _content_type: str = "") -> None:
+    def patch_daemonsets(self, name: str, body: dict[str, t.Any], namespace: str) -> None:
         if self.conflict_next:
             self.conflict_next -= 1
             self.version += 1
@@ -250,13 +246,13 @@ class FakeApi(FakeKube):
                         spec=NS(holder_identity="x", lease_duration_seconds=None, renew_time=None, acquire_time=None)))
         return NS(items=items)
 
-    def create_lease(self, namespace: str, body: dict[str, t.Any]) -> None:
+    def create_leases(self, body: dict[str, t.Any], namespace: str) -> None:
         name = body["metadata"]["name"]
         if name in self.leases:
             self.fail(409)
         self.leases[name] = {"spec": body["spec"], "annotations": body["metadata"]["annotations"], "version": 1}
 
-    def patch_lease(self, name: str, namespace: str, body: dict[str, t.Any], _content_type: str = "") -> None:
+    def patch_leases(self, name: str, body: dict[str, t.Any], namespace: str) -> None:
         stored = self.leases[name]
         if body["metadata"]["resourceVersion"] != str(stored["version"]):
             self.fail(409)
@@ -490,15 +486,14 @@ def test_lease_backend_gives_the_slot_back_when_the_stop_came_between_read_and_w
     make_lock(api, backend="lease", max_holders=2).stop("n1", "drain")
     api.leases["reboot"]["annotations"] = {}  # as read: not stopped yet
     stop_value = make_lock(FakeApi()).stop("n1").stop
-    original_create = api.create_lease
+    original_create = api.create_leases
 
-    def create_then_stop(namespace: str, body: dict[str, t.Any]) -> None:
-        original_create(namespace, body)
+    def create_then_stop(body: dict[str, t.Any], namespace: str) -> None:
+        original_create(body, namespace)
         api.leases["reboot"]["annotations"] = {STOP_ANNOTATION: json.dumps({"node": stop_value["node"]})}
         api.leases["reboot"]["version"] += 1
 
-    api.create_lease = create_then_stop  # type: ignore[method-assign]
-    api.coordination.create_namespaced_lease = create_then_stop
+    api.create_leases = create_then_stop  # type: ignore[method-assign]
     result = make_lock(api, backend="lease", max_holders=2).acquire("n2")
     assert not result.acquired and "stopped by n1" in result.message
     assert api.leases["reboot-0"]["spec"]["holderIdentity"] is None, "the slot taken after the stop is given back"

@@ -64,12 +64,24 @@ def test_back_means_ready_with_a_different_boot_id(ready: bool, boot_id: str, ol
 
 
 class FakeClient(FakeKube):
-    def __init__(self, nodes: list[NS]) -> None:
+    def __init__(self, nodes: list[NS], events: list[tuple[str, NS]] | None = None) -> None:
         super().__init__()
         self.nodes = nodes
+        self.events = events
+        self.watched: dict[str, t.Any] = {}
+        self.watch_closed = False
 
-    def list_node(self, **_kwargs: t.Any) -> NS:
+    def list_nodes(self, **_kwargs: t.Any) -> NS:
         return NS(items=list(self.nodes), metadata=NS(resource_version="1"))
+
+    def watch_nodes(self, **kwargs: t.Any) -> t.Iterator[tuple[str, NS]]:
+        """Plays the given events, then ends like a server-side watch timeout."""
+        assert self.events is not None, "no watch expected"
+        self.watched = kwargs
+        try:
+            yield from self.events
+        finally:
+            self.watch_closed = True
 
 
 def test_list_by_names_keeps_the_order_and_names_what_is_missing() -> None:
@@ -80,42 +92,26 @@ def test_list_by_names_keeps_the_order_and_names_what_is_missing() -> None:
         list_nodes(client, ["a", "c"])
 
 
-class FakeWatch:
-    """Plays the given events, then ends like a server-side watch timeout."""
-
-    def __init__(self, events: list[dict[str, t.Any]]) -> None:
-        self.events = events
-        self.stopped = False
-        self.kwargs: dict[str, t.Any] = {}
-
-    def stream(self, _function: t.Any, **kwargs: t.Any) -> t.Iterator[dict[str, t.Any]]:
-        self.kwargs = kwargs
-        yield from self.events
-
-    def stop(self) -> None:
-        self.stopped = True
-
-
 def test_wait_follows_the_watch_until_ready_with_a_new_boot_id() -> None:
-    client = FakeClient([node("n1", ready=False, boot_id="old")])
-    watch = FakeWatch([{"type": "MODIFIED", "object": node("n1", ready=True, boot_id="old")},
-                       {"type": "MODIFIED", "object": node("n1", ready=False, boot_id="new")},
-                       {"type": "MODIFIED", "object": node("n1", ready=True, boot_id="new")},
-                       {"type": "MODIFIED", "object": node("n1", ready=False, boot_id="newer")}])
-    result = wait_until_back(client, ["n1"], {"n1": "old"}, 30, watch_factory=lambda: watch)
-    assert result[0]["boot_id"] == "new" and watch.stopped
-    assert watch.kwargs["field_selector"] == "metadata.name=n1"
+    client = FakeClient([node("n1", ready=False, boot_id="old")],
+                        [("MODIFIED", node("n1", ready=True, boot_id="old")),
+                         ("MODIFIED", node("n1", ready=False, boot_id="new")),
+                         ("MODIFIED", node("n1", ready=True, boot_id="new")),
+                         ("MODIFIED", node("n1", ready=False, boot_id="newer"))])
+    result = wait_until_back(client, ["n1"], {"n1": "old"}, 30)
+    assert result[0]["boot_id"] == "new" and client.watch_closed
+    assert client.watched["field_selector"] == "metadata.name=n1"
 
 
 def test_wait_returns_at_once_when_already_back() -> None:
     client = FakeClient([node("n1", boot_id="new")])
-    assert wait_until_back(client, ["n1"], {"n1": "old"}, 30, watch_factory=lambda: pytest.fail("no watch"))
+    assert wait_until_back(client, ["n1"], {"n1": "old"}, 30)
 
 
 def test_wait_times_out_naming_the_node_and_its_unchanged_boot_id() -> None:
-    client = FakeClient([node("n1", boot_id="old")])
+    client = FakeClient([node("n1", boot_id="old")], [])
     with pytest.raises(NodepatchError, match=r"not back within 0.2 s: n1: ready=True, boot id old \(unchanged\)"):
-        wait_until_back(client, ["n1"], {"n1": "old"}, 0.2, watch_factory=lambda: FakeWatch([]))
+        wait_until_back(client, ["n1"], {"n1": "old"}, 0.2)
 
 
 @pytest.mark.parametrize("unschedulable, mark, was", [
