@@ -147,6 +147,7 @@ def node_row(record: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         "boot_id_after": record.get("boot_id_after"),
         "was_unschedulable": bool(record.get("was_unschedulable")),
         "resumed": bool(record.get("resumed")),
+        "stopped_by": None if record.get("stopped_by") in (None, "") else str(record.get("stopped_by")),
         "lock_wait_seconds": span(timeline, "lock_requested", "lock_acquired"),
         "drain_seconds": span(timeline, "drain_started", "drain_finished"),
         "down_seconds": span(timeline, "reboot_started", "node_ready"),
@@ -227,7 +228,15 @@ def summarise(rows: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
         "blocked_nodes": [row["node"] for row in rows if row["result"] == "blocked"],
         # nodes an earlier run had marked and left (cancelled, killed, crashed): this run finished them
         "resumed_nodes": [row["node"] for row in rows if row["resumed"]],
+        "stopped_by": stopped_by(rows),
     }
+
+
+def stopped_by(rows: t.Sequence[t.Mapping[str, t.Any]]) -> str | None:
+    """The node whose failure stopped the roll-out: the one the nodes left out name (lock-paced, the stop on the
+    lock says), else the failed node that started first (in batches, the first failure ends the roll-out)."""
+    named = next((row["stopped_by"] for row in rows if row["stopped_by"]), None)
+    return named or next((row["node"] for row in rows if row["result"] == "failed"), None)
 
 
 def build(records: t.Iterable[t.Mapping[str, t.Any]]) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
@@ -278,6 +287,8 @@ def summary_line(summary: t.Mapping[str, t.Any]) -> str:
             f"{summary['max_concurrent_reboots']} rebooting at once; {summary['pods_evicted']} pods evicted")
     if summary["resumed_nodes"]:
         text += f"; {resumed_text(summary['resumed_nodes'])}"
+    if summary["stopped_by"]:
+        text += f"; stopped by {summary['stopped_by']}"
     return text
 
 
@@ -457,7 +468,8 @@ def status_banner(rows: t.Sequence[t.Mapping[str, t.Any]], summary: t.Mapping[st
     failed = [row for row in rows if row["result"] == "failed"]
     blocked = [row for row in rows if row["result"] == "blocked"]
     if failed:
-        kind, head = "bad", f"Roll-out stopped: {len(failed)} node{'s' if len(failed) > 1 else ''} failed"
+        kind, head = "bad", (f"Roll-out stopped by {summary['stopped_by']}: {len(failed)} "
+                             f"node{'s' if len(failed) > 1 else ''} failed")
     elif blocked:
         kind, head = "warn", f"Roll-out finished with {len(blocked)} node{'s' if len(blocked) > 1 else ''} blocked"
     else:

@@ -95,17 +95,20 @@ summary:
       the most between lock acquired and released.
     - C(resumed_nodes) are the nodes an earlier run had started to reboot and left (a cancelled or killed job);
       the summary line and the HTML status name them.
+    - C(stopped_by) is the node whose failure stopped the roll-out (null when none failed) - the one the records
+      of the nodes left out name (lock-paced mode), else the failed node that started first.
   returned: always
   type: dict
   sample: {nodes: 5, rebooted: 3, failed: 0, blocked: 1, not_needed: 1, skipped: 0, other: 0, needed: 4,
            started: 1732320000.0, finished: 1732320181.5, wall_seconds: 181.5, max_concurrent_reboots: 1,
            max_concurrent_disrupted: 1, max_concurrent_lock_holders: 1, pods_evicted: 12, failed_nodes: [],
-           blocked_nodes: [worker-4], resumed_nodes: []}
+           blocked_nodes: [worker-4], resumed_nodes: [], stopped_by: null}
 nodes:
   description:
     - One row per node in the order the nodes started - the record's fields, the timeline as epoch seconds, and
       C(lock_wait_seconds), C(drain_seconds), C(down_seconds), C(total_seconds) (null where the phase did not
-      happen), C(failed_during) (the phase a failed node stopped in).
+      happen), C(failed_during) (the phase a failed node stopped in), C(stopped_by) (for a node left out because
+      another node failed, that node).
   returned: always
   type: list
   elements: dict

@@ -6,6 +6,7 @@ and the first failure stopping the roll-out on the lock itself. Run and watched 
 from __future__ import annotations
 
 import json
+import re
 
 import test_rollout as rollout
 
@@ -42,6 +43,10 @@ def test_lock_paced_candidates_each_reboot_once_never_more_than_the_concurrency(
     assert all(watcher.boot_ids_seen[name][0] == before[name] for name in needy)
     assert rollout.hosts_of_play(proc.stdout, "Reboot the nodes that need it, each on its own") == set(needy)
     assert "Turn of " in proc.stdout and " in their turn" in proc.stdout
+    turns = re.findall(r"(\S+) holds the reboot lock after waiting \d+ s; holders now ([^(]+) \((\d) of at most 2\)",
+                       proc.stdout)
+    assert sorted(node for node, _holders, _count in turns) == sorted(needy), "one line per lock turn"
+    assert all(node in holders and int(count) <= 2 for node, holders, count in turns)
     rollout.assert_cluster_settled(cluster)
     results = {row["node"]: row["result"] for row in rollout.report(tmp_path)["nodes"]}
     assert results == dict.fromkeys(needy, "rebooted")
@@ -73,10 +78,13 @@ def test_the_first_failure_stops_a_lock_paced_rollout_on_the_lock_and_names_the_
     locked_before = {name for holders, _stopped in watcher.history[:stopped_at + 1] for name in holders}
     assert went_on <= locked_before, "only nodes that took the lock before the failure rebooted"
     assert all(len(watcher.boot_ids_seen[name]) == 2 for name in went_on), "they finished their reboot"
-    rows = {row["node"]: row for row in rollout.report(tmp_path)["nodes"]}
+    written = rollout.report(tmp_path)
+    rows = {row["node"]: row for row in written["nodes"]}
     assert rows[failing]["result"] == "failed" and "guarded-pdb" in rows[failing]["error"]
     for name in set(others) - went_on:
         assert rows[name]["result"] == "skipped" and f"stopped by {failing}" in rows[name]["error"], rows[name]
+        assert rows[name]["stopped_by"] == failing
+    assert written["summary"]["stopped_by"] == failing and f"stopped by {failing}" in proc.stdout
     assert cluster.lock_holders() == [failing], "the stop keeps the failed node's place until it is cleared"
     stop = json.loads(cluster.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
                       .metadata.annotations[rollout.STOP_ANNOTATION])

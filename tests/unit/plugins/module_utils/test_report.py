@@ -195,3 +195,18 @@ def test_a_node_left_by_an_interrupted_run_is_named_as_resumed() -> None:
     assert "interrupted (cancelled or killed) while rebooting n1" in report.render_html("x", rows, summary)
     _rows, plain = report.build([rebooted("n1", T0)])
     assert plain["resumed_nodes"] == [] and "interrupted" not in report.summary_line(plain)
+
+
+def test_the_node_that_stopped_the_rollout_is_named_in_the_rows_the_summary_and_the_status() -> None:
+    left_out = {**not_needed("n3", T0 + 3), "needed": True, "result": "skipped", "stopped_by": "n2",
+                "error": "not rebooted: the roll-out was stopped by n2"}
+    failed = rebooted("n2", T0 + 2, result="failed", error="drain timed out")
+    rows, summary = report.build([rebooted("n1", T0), failed, rebooted("n4", T0 + 1, result="failed"), left_out])
+    assert {row["node"]: row["stopped_by"] for row in rows} == {"n1": None, "n2": None, "n3": "n2", "n4": None}
+    assert summary["stopped_by"] == "n2", "the node the stop names, not the failed node that started first"
+    assert report.summary_line(summary).endswith("; stopped by n2")
+    assert "Roll-out stopped by n2: 2 nodes failed" in report.render_html("x", rows, summary)
+    _rows, batches = report.build([rebooted("n1", T0), rebooted("n2", T0 + 2, result="failed")])
+    assert batches["stopped_by"] == "n2"
+    _rows, fine = report.build([rebooted("n1", T0)])
+    assert fine["stopped_by"] is None and "stopped by" not in report.summary_line(fine)
