@@ -198,7 +198,7 @@ class Connection(ConnectionBase):
         if not HAS_KUBERNETES:
             raise AnsibleError("the nodepatch.kube.node connection needs the kubernetes Python library on the "
                                f"controller: {KUBERNETES_IMPORT_ERROR}")
-        return KubeClient.from_params(self._params())
+        return KubeClient.from_params(self._params(), agent="connection-node")
 
     def _connect(self) -> Connection:
         if self._connected:

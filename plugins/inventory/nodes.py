@@ -143,7 +143,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                f"{KUBERNETES_IMPORT_ERROR}")
         params = self._auth_options()
         try:
-            return list_nodes(KubeClient.from_params(params), label_selector=self.get_option("label_selector"))
+            return list_nodes(KubeClient.from_params(params, agent="inventory-nodes"), label_selector=self.get_option("label_selector"))
         except NodepatchError as error:
             raise AnsibleError(f"nodepatch.kube.nodes: {error}") from error
 

@@ -60,6 +60,7 @@ if HAS_KUBERNETES:
 T = t.TypeVar("T")
 
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+USER_AGENT = "nodepatch.kube"
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 # An API server that has just started authorizes before its RBAC cache has loaded every binding, and refuses
 # with the same 403 a missing permission gets (kubernetes/kubernetes#121635). So an RBAC refusal is tried this
@@ -255,10 +256,11 @@ class KubeClient:
         return str(self.api_client.configuration.host)
 
     @classmethod
-    def from_params(cls, params: t.Mapping[str, t.Any], parallel_requests: int = 1) -> KubeClient:
+    def from_params(cls, params: t.Mapping[str, t.Any], parallel_requests: int = 1, agent: str = "") -> KubeClient:
         """A client from the shared connection options, in kubernetes.core's order: a kubeconfig (given, or the
         default one) unless only ``host`` is given; in a pod with nothing given, the service account; then the
-        explicit options override what the kubeconfig said."""
+        explicit options override what the kubeconfig said. ``agent`` (the module, plugin or process) goes into
+        the User-Agent, so an API server's audit log says which part of the collection made each request."""
         configuration = k8s_client.Configuration()
         check_files(params)
         where = " ".join(f"{option} {params[option]!r}" for option in ("kubeconfig", "context") if params.get(option))
@@ -289,7 +291,9 @@ class KubeClient:
                 setattr(configuration, attribute, params[option])
         # One pooled connection per parallel request (plus a watch), else urllib3 discards and reopens connections.
         configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 1, parallel_requests + 1)
-        return cls(k8s_client.ApiClient(configuration))
+        api_client = k8s_client.ApiClient(configuration)
+        api_client.user_agent = f"{USER_AGENT}/{agent}" if agent else USER_AGENT
+        return cls(api_client)
 
     def exec_stream(self, path: str, **options: t.Any) -> t.Any:
         """An open exec WebSocket on ``path`` (the library's WSClient), with the credentials requests carry. A

@@ -24,5 +24,6 @@ class KubeModule(NodepatchModule):
     @property
     def client(self) -> KubeClient:
         if self._client is None:
-            self._client = KubeClient.from_params(self.params, parallel_requests=self.parallel_requests)
+            self._client = KubeClient.from_params(self.params, parallel_requests=self.parallel_requests,
+                                                  agent=str(self._name or "").rsplit(".", 1)[-1])
         return self._client

@@ -642,7 +642,7 @@ def reap_main() -> None:
     controller = Controller(**order["controller"])
     try:
         wait_for_exit(controller, float(order["max_wait"]))
-        pods = NodePods(KubeClient.from_params(order["params"]), controller=controller)
+        pods = NodePods(KubeClient.from_params(order["params"], agent="node-pod-reaper"), controller=controller)
         pods.delete_run(order["namespace"])
     finally:
         try:

@@ -28,7 +28,8 @@ WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollectio
 
 @dataclass(frozen=True)
 class Write:
-    """One audited write request: who, what verb on which object, and the HTTP status it was answered with."""
+    """One audited write request: who, what verb on which object, the HTTP status it was answered with, and the
+    User-Agent (ours name the module or plugin: nodepatch.kube/node_drain)."""
 
     user: str
     verb: str
@@ -38,11 +39,19 @@ class Write:
     name: str
     code: int
     uri: str
+    user_agent: str = ""
+
+    @property
+    def agent(self) -> str:
+        """The part of the collection that made the request (the User-Agent after nodepatch.kube/), else ''."""
+        head, _, rest = self.user_agent.partition("/")
+        return rest.split(" ", 1)[0] if head == "nodepatch.kube" else ""
 
     def __str__(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
         sub = f"/{self.subresource}" if self.subresource else ""
-        return f"{self.user}: {self.verb} {self.resource}{sub} {where}{self.name} -> {self.code} ({self.uri})"
+        return (f"{self.user}: {self.verb} {self.resource}{sub} {where}{self.name} -> {self.code} ({self.uri}) "
+                f"by {self.user_agent or '?'}")
 
 
 class AuditLog:
@@ -92,5 +101,5 @@ class AuditLog:
             found.append(Write(who, str(event["verb"]), str(ref.get("resource", "")), str(ref.get("subresource", "")),
                                str(ref.get("namespace", "")), str(ref.get("name", "")),
                                int((event.get("responseStatus") or {}).get("code", 0)),
-                               str(event.get("requestURI", ""))))
+                               str(event.get("requestURI", "")), str(event.get("userAgent", ""))))
         return found

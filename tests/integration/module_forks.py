@@ -30,17 +30,9 @@ TIMEOUT = 120.0
 
 
 def warm(modules: set[str]) -> None:
-    """Everything a child would import, imported once here (the client's API groups load their models lazily)."""
+    """Everything a child would import, imported once here (the models a child deserializes load on first use)."""
     for name in sorted(modules):
         importlib.import_module(f"ansible_collections.nodepatch.kube.plugins.modules.{name}")
-    try:
-        from kubernetes import client
-    except ImportError:
-        return
-    api = client.ApiClient()
-    for group in (client.CoreV1Api, client.AppsV1Api, client.PolicyV1Api, client.CoordinationV1Api,
-                  client.RbacAuthorizationV1Api):
-        group(api)
 
 
 def start(case: dict[str, Any]) -> tuple[int, int]:
@@ -58,7 +50,8 @@ def start(case: dict[str, Any]) -> tuple[int, int]:
         from ansible.module_utils import basic
 
         # What AnsiballZ hands over, with the profile ansible-playbook uses for modules of this kind.
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": case["args"]}).encode()  # pylint: disable=protected-access
+        args = {**case["args"], "_ansible_module_name": f"nodepatch.kube.{case['module']}"}
+        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()  # pylint: disable=protected-access
         basic._ANSIBLE_PROFILE = "legacy"  # pylint: disable=protected-access
         module = importlib.import_module(f"ansible_collections.nodepatch.kube.plugins.modules.{case['module']}")
         module.main()

@@ -16,7 +16,6 @@ wrong.
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from pathlib import Path
@@ -288,8 +287,16 @@ def test_bad_input_is_refused_before_any_write(bad_input: dict[str, Any], testbe
     # The lease backend names its Lease objects after lease_name (one per holder slot: NAME-0, ...).
     control_writes = [w for w in writes if w.name.startswith(CONTROL_LEASE)]
     case_writes = [w for w in writes if not w.name.startswith(CONTROL_LEASE)]
-    print(f"\nbad-input cases per module: {json.dumps(counts(cases))}; total {len(cases)} in {seconds:.1f} s")
-    print(f"write requests by {user} during the cases: {len(case_writes)}; control writes: {len(control_writes)}")
+    # Each of our requests names its module in the User-Agent, so the writes are counted per module although the
+    # cases run in parallel.
+    per_module = counts(cases)
+    width = max(map(len, per_module))
+    print(f"\nbad-input cases: {len(cases)} in {seconds:.1f} s; write requests by {user}, per module:")
+    for module, number in sorted(per_module.items()):
+        written = sum(1 for write in case_writes if write.agent == module)
+        print(f"  {module:<{width}}  {number:>4} cases  {written} writes")
+    print(f"  other writes during the cases: {sum(1 for write in case_writes if write.agent not in per_module)}; "
+          f"control writes (node_lock): {len(control_writes)}")
     for write in case_writes:
         print(f"  WRITE {write}")
     slowest = sorted(cases, key=lambda case: -results[case.key].get("_seconds", 0))[:5]
@@ -299,6 +306,8 @@ def test_bad_input_is_refused_before_any_write(bad_input: dict[str, Any], testbe
     for key in ("control_acquired", "control_released"):
         assert not results[key].get("failed"), f"the control task failed: {results[key]}"
     assert control_writes, f"the audit log recorded no write of the control task: is auditing on? ({audit_log.path})"
+    assert {write.agent for write in control_writes} == {"node_lock"}, \
+        f"the control's writes do not name their module: {[write.user_agent for write in control_writes]}"
     assert not problems, f"{len(problems)} of {len(cases)} cases were not refused clearly:\n" + "\n".join(problems)
     assert not case_writes, "write requests during bad-input cases:\n" + "\n".join(map(str, case_writes))
     assert not bad_input["receiver"].requests, f"webhooks were called: {bad_input['receiver'].requests}"

@@ -389,7 +389,7 @@ def test_a_watch_splits_events_across_chunks_and_keeps_bookmarks_and_errors_as_s
 
     client.request = request  # type: ignore[method-assign]
     events = list(client.watch(NODES, resource_version="7", field_selector="metadata.name=n1"))
-    assert [kind for kind, _ in events] == ["MODIFIED", "BOOKMARK", "ERROR"]
+    assert [kind for kind, _found in events] == ["MODIFIED", "BOOKMARK", "ERROR"]
     assert events[0][1].metadata.name == "n1" and events[0][1].metadata.resource_version == "8"
     assert events[2][1] == {"code": 410}
     (method, path), options = requests[0]
