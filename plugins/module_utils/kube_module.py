@@ -25,5 +25,12 @@ class KubeModule(NodepatchModule):
     def client(self) -> KubeClient:
         if self._client is None:
             self._client = KubeClient.from_params(self.params, parallel_requests=self.parallel_requests,
-                                                  agent=str(self._name or "").rsplit(".", 1)[-1])
+                                                  agent=self.short_name)
         return self._client
+
+    @property
+    def short_name(self) -> str:
+        """node_drain, from the name Ansible hands over (_ansible_module_name); '' without it (AnsibleModule then
+        holds the file name of its own source)."""
+        name = str(self.module._name or "")  # pylint: disable=protected-access
+        return "" if name.endswith(".py") else name.rpartition(".")[2]

@@ -405,7 +405,8 @@ def module_runner(collections_root: Path, tmp_path: Path) -> ModuleRunner:
             env: Mapping[str, str] | None = None) -> dict[str, Any]:
         args_file = tmp_path / f"{name}-{next(counter)}.json"
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
-            **args, "_ansible_check_mode": check, "_ansible_diff": diff}}))
+            **args, "_ansible_check_mode": check, "_ansible_diff": diff,
+            "_ansible_module_name": f"nodepatch.kube.{name}"}}))
         proc_env = {**os.environ, "PYTHONPATH": str(collections_root), **(env or {})}
         proc = subprocess.run(
             [sys.executable, "-m", f"ansible_collections.nodepatch.kube.plugins.modules.{name}", str(args_file)],
