@@ -1,0 +1,35 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A re-run started at once after a roll-out was killed with its node still down from the reboot command: the
+boot id is still the old one, so only the `nodepatch.kube/reboot-requested` mark tells the re-run that the reboot
+was sent. It must wait for the node and finish, not send a second reboot.
+
+The run is the interruption cases' (tests/integration/reliability/test_interruptions.py: held at a task by the
+test-only callback, SIGKILLed with every process it started), the node down for 25 s so that the re-run's check
+of the node comes while it is still down; the checks are theirs too.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.integration.reliability.test_interruptions import Case, Runs, assert_finished_truly
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Testbed
+
+WHILE_DOWN = Case("after the reboot command, re-run while the node is down", "reboot",
+                  "Record that the node is expected back", watch="down", reboot_delay=25, rerun_at_once=True)
+
+
+def test_a_rerun_started_while_the_node_is_down_waits_for_it_and_reboots_it_once(
+        testbed: Testbed, collections_root: Path, tmp_path: Path) -> None:
+    testbed.require_simulated("the case reboots a node")
+    outcome = Runs(testbed, collections_root, tmp_path).run(WHILE_DOWN, signal.SIGKILL, testbed.nodes[0], 90)
+    print(f"\n{outcome.seconds:.1f} s; the node at the re-run's start: {outcome.at_rerun}")
+    assert not outcome.error, outcome.error + outcome.rerun_log[-4000:]
+    assert outcome.at_rerun == {"ready": False, "boot_id": outcome.boot_before}, "the node was back before the re-run"
+    assert_finished_truly(outcome)
