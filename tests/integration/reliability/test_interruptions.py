@@ -52,6 +52,7 @@ LOCK_NAMESPACE = "kube-system"
 # The simulated reboot: down this long (the shortest the kill cases allow; the node is still down at the kill).
 REBOOT_DELAY = 2
 WAIT_REBOOT_DELAY = 6  # the case killed while node_info waits: the node must still be down when the kill lands
+WAIT_TASK = "Wait until the node is Ready with a new boot id"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class Case:
     resumes: bool = True
     result: str = "rebooted"
     reboot_delay: int = 0  # seconds the first run's reboot keeps the node down; 0: the phase's default
-    rerun_at_once: bool = False  # the re-run starts right after the kill, not once the node is Ready again
+    # The re-run starts right after the kill, not once the node is Ready again; the node stays down until the
+    # re-run waits for it (then the test brings it back), so the re-run's every look at it finds it down.
+    rerun_at_once: bool = False
 
 
 STEPS = [
@@ -83,7 +86,7 @@ STEPS = [
     Case("mid-drain, evictions in flight", "drain", "Cordon and drain the node", event="runner_start",
          watch="evicting"),
     Case("after the reboot command", "reboot", "Record that the node is expected back"),
-    Case("while waiting for Ready", "wait", "Wait until the node is Ready with a new boot id", event="runner_start",
+    Case("while waiting for Ready", "wait", WAIT_TASK, event="runner_start",
          watch="down"),
     Case("after uncordon", "back", "Clear the rebooting marks of the node"),
     Case("before release", "uncordoned", "Release the reboot lock"),
@@ -151,7 +154,7 @@ class Outcome:
     at_start: dict[str, Any] = field(default_factory=dict)  # the drain load's pods before the first run
     held: dict[str, Any] = field(default_factory=dict)  # what the callback saw at the kill
     at_kill: dict[str, Any] = field(default_factory=dict)  # the cluster at the kill
-    at_rerun: dict[str, Any] = field(default_factory=dict)  # the node as the re-run started
+    at_rerun: dict[str, Any] = field(default_factory=dict)  # rerun_at_once: the node as the re-run waited for it
     survivors: int = 0  # processes of the run still alive after the signal (then killed, as the container goes)
     first_log: str = ""
     rerun_rc: int | None = None
@@ -364,8 +367,15 @@ class Runs:
             if namespace:
                 bed.policy_v1().delete_namespaced_pod_disruption_budget("kept", namespace)
             token = uuid.uuid4().hex
-            rerun = self.playbook(work, node, lock, REBOOT_DELAY, token, None, work / "rerun.log")
-            outcome.at_rerun = {"ready": bed.node_ready(node), "boot_id": bed.boot_id(node)}
+            waited = work / "rerun-waits.json"
+            hold = ({"task": WAIT_TASK, "event": "runner_start", "hold": False, "file": str(waited)}
+                    if case.rerun_at_once else None)
+            rerun = self.playbook(work, node, lock, REBOOT_DELAY, token, hold, work / "rerun.log")
+            if case.rerun_at_once:
+                bed.wait_until(lambda: waited.exists() or rerun.poll() is not None, 600, "the re-run waiting")
+                outcome.at_rerun = {"waits": waited.exists(), "ready": bed.node_ready(node),
+                                    "boot_id": bed.boot_id(node)}
+                bed.reboot(node, delay=0.5)  # back now: supersedes the first run's long reboot
             outcome.rerun_rc = rerun.wait(timeout=900)
             outcome.rerun_log = (work / "rerun.log").read_text()
             outcome.boot_after = bed.boot_id(node)
@@ -387,6 +397,8 @@ class Runs:
                 bed.delete_namespace(namespace)
             try:
                 clear_lock(bed, lock)
+                if case.rerun_at_once and not bed.node_ready(node):
+                    bed.reboot(node, delay=0.1, wait=True)  # the first run's reboot would keep it down for long
                 reset_node(bed, node)
             except BaseException as error:  # noqa: BLE001
                 outcome.error = outcome.error or f"cleanup: {error}"

@@ -247,7 +247,7 @@ def test_kube_apiserver_killed_mid_drain_leaves_a_drain_a_rerun_finishes(bed: Te
 
 
 @dataclass(frozen=True)
-class Restart:
+class Fault:
     """A component of the control plane SIGKILLed at a moment of a roll-out and started again.
 
     `moment`: locked (the first node took the lock), evicting (the drain evicted one of two pods and waits on the
@@ -256,21 +256,28 @@ class Restart:
 
     component: str
     moment: str
-    nodes: int = 1
     while_down: str = ""
+
+
+@dataclass(frozen=True)
+class Restart:
+    """One roll-out and the faults it meets, in order (two in one roll-out where their moments do not overlap:
+    each roll-out is a minute of the suite)."""
+
+    faults: tuple[Fault, ...]
+    nodes: int = 1
     reboot_delay: int = 3
 
 
 RESTARTS = [
-    Restart("etcd", "locked", nodes=2),
+    Restart((Fault("etcd", "locked"),), nodes=2),
     # The controller manager recreates the evicted pod (ReplicaSet) and recounts the budget (disruption): the
     # drain's retried eviction of the second pod can only succeed once it is back.
-    Restart("kube-controller-manager", "evicting"),
-    # Killed as the lock is taken, so the first eviction's replacement is certainly left unscheduled; started
-    # again while it is.
-    Restart("kube-scheduler", "locked", while_down="pending"),
-    # kwok makes nodes Ready and keeps their leases; the test bed brings the rebooted node back through the API.
-    Restart("kwok", "down", reboot_delay=6),
+    Restart((Fault("kube-controller-manager", "evicting"),)),
+    # The scheduler is killed as the lock is taken, so the first eviction's replacement is certainly left
+    # unscheduled, and started again while it is. kwok makes nodes Ready and keeps their leases; it is killed while
+    # the node is down (the test bed brings the node back through the API).
+    Restart((Fault("kube-scheduler", "locked", while_down="pending"), Fault("kwok", "down")), reboot_delay=6),
 ]
 APP_LABEL = "nodepatch.test/restart-app"
 
@@ -303,10 +310,10 @@ def app_pods(bed: Testbed, namespace: str) -> list[Any]:
     return [pod for pod in bed.core_v1().list_namespaced_pod(namespace).items if not pod.metadata.deletion_timestamp]
 
 
-def reached(bed: Testbed, restart: Restart, node: str, namespace: str | None, first_pods: set[str]) -> bool:
-    if restart.moment == "locked":
+def reached(bed: Testbed, fault: Fault, node: str, namespace: str | None, first_pods: set[str]) -> bool:
+    if fault.moment == "locked":
         return bool(bed.lock_holders())
-    if restart.moment == "evicting":
+    if fault.moment == "evicting":
         assert namespace is not None
         left = {pod.metadata.uid for pod in app_pods(bed, namespace)} & first_pods
         return bool(bed.node(node).spec.unschedulable) and len(left) == 1
@@ -319,7 +326,8 @@ def pending(bed: Testbed, namespace: str | None) -> bool:
     return any(pod.status.phase == "Pending" and not pod.spec.node_name for pod in app_pods(bed, namespace))
 
 
-@pytest.mark.parametrize("restart", RESTARTS, ids=[f"{r.component} at {r.moment}" for r in RESTARTS])
+@pytest.mark.parametrize("restart", RESTARTS, ids=[", ".join(f"{f.component} at {f.moment}" for f in r.faults)
+                                                  for r in RESTARTS])
 def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_the_lock(
         bed: Testbed, run_playbook: Any, tmp_path: Path, restart: Restart) -> None:
     """The roll-out finishes through the restart, or fails with a clear message and the re-run finishes it:
@@ -332,7 +340,7 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
     for name in targets:
         bed.sentinel(name, on=True)
     before = {name: bed.boot_id(name) for name in targets}
-    needs_app = restart.moment == "evicting" or restart.while_down == "pending"
+    needs_app = any(fault.moment == "evicting" or fault.while_down == "pending" for fault in restart.faults)
     namespace = deploy_budgeted_app(bed, targets[0], spare) if needs_app else None
     first_pods = {pod.metadata.uid for pod in app_pods(bed, namespace)} if namespace else set()
     extra = {"patch_and_reboot_hosts": ",".join(targets), "safe_reboot_drain_timeout": 120,
@@ -341,16 +349,17 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
         with rollout.Watcher(bed) as watcher:
             thread, outcome = in_background(lambda: rollout.run_rollout(run_playbook, bed, tmp_path, **extra))
 
-            def at_moment() -> bool:
-                if not thread.is_alive():
-                    pytest.fail(f"the roll-out ended before the moment {restart.moment}:\n"
-                                + outcome["result"].stdout[-3000:])
-                return reached(bed, restart, targets[0], namespace, first_pods)
-            bed.wait_until(at_moment, 300, f"the roll-out at {restart.moment}", interval=0.05)
-            component("stop", restart.component, "--kill")
-            if restart.while_down == "pending":
-                bed.wait_until(lambda: pending(bed, namespace), 60, "an evicted pod's replacement unscheduled")
-            component("start", restart.component)
+            for fault in restart.faults:
+                def at_moment(fault: Fault = fault) -> bool:
+                    if not thread.is_alive():
+                        pytest.fail(f"the roll-out ended before the moment {fault.moment}:\n"
+                                    + outcome["result"].stdout[-3000:])
+                    return reached(bed, fault, targets[0], namespace, first_pods)
+                bed.wait_until(at_moment, 300, f"the roll-out at {fault.moment}", interval=0.05)
+                component("stop", fault.component, "--kill")
+                if fault.while_down == "pending":
+                    bed.wait_until(lambda: pending(bed, namespace), 60, "an evicted pod's replacement unscheduled")
+                component("start", fault.component)
             thread.join(600)
             assert not thread.is_alive(), "the roll-out did not end within 600 s"
             first = outcome["result"]
