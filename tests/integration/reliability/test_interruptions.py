@@ -221,7 +221,7 @@ def clear_lock(bed: Testbed, lock: dict[str, str]) -> None:
 
 def reset_node(bed: Testbed, node: str) -> None:
     bed.core_v1().patch_node(node, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-        IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+        IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None}}})
     bed.sentinel(node, on=False)
     core = bed.core_v1()
     for name in node_pods(bed, node):
