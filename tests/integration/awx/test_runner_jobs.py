@@ -28,7 +28,7 @@ def cluster(testbed: Any) -> Any:
         for name in testbed.nodes:
             testbed.sentinel(name, on=False)
             testbed.core_v1().patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None}}})
         testbed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system",
                                                       {"metadata": {"annotations": {LOCK_ANNOTATION: None}}})
         testbed.wait_until(lambda: all(testbed.node_ready(name) for name in testbed.nodes), 60, "all nodes Ready")

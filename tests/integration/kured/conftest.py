@@ -157,7 +157,7 @@ class Bed:
         for node in nodes:
             self.sentinel(node, on=False)
             self.testbed.core_v1().patch_node(node, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None}}})
         self.clear_lock(namespace)
         self.testbed.wait_until(lambda: all(self.testbed.node_ready(node) for node in nodes), 60, f"{nodes} Ready")
 

@@ -171,7 +171,7 @@ def bed(testbed: Testbed, make_runners: Any, tmp_path_factory: pytest.TempPathFa
             testbed.sentinel(name, on=False)
             testbed.core_v1().patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
                 "weave.works/kured-reboot-in-progress": None, "weave.works/kured-most-recent-reboot-needed": None,
-                "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+                "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None}}})
         testbed.wait_until(lambda: all(testbed.node_ready(name) for name in nodes), 60, f"{nodes} Ready")
         for group in (window, pause):
             testbed.delete_namespace(group.namespace)

@@ -91,7 +91,7 @@ def clean(bed: Testbed) -> Iterator[Testbed]:
         for name in bed.nodes:
             bed.sentinel(name, on=False)
             core.patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None}}})
+                IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None}}})
         bed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system",
                                                   {"metadata": {"annotations": {LOCK_ANNOTATION: None}}})
         for pod in node_pods(bed):

@@ -47,7 +47,7 @@ def reset(bed: Testbed) -> None:
         if not bed.node_ready(name):
             bed.reboot(name, delay=0.2, wait=True)  # supersedes a reboot that would never end
         bed.core_v1().patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None,
+            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None,
             SCALE_DOWN: None, "nodepatch.kube/scale-down-disabled-before": None}}})
     bed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system", {"metadata": {"annotations": {LOCK: None}}})
 

@@ -27,8 +27,8 @@ PLAYBOOK = "playbooks/patch_and_reboot.yml"
 class Watcher:
     """Counts, every 100 ms, the nodes down for a reboot (cordoned with kured's in-progress mark, or NotReady)
     and the holders of the lock; keeps the maxima, every holder seen, each node's boot ids in the order seen and,
-    per sample, the holders and whether a stop (STOP_ANNOTATION) was on the lock. Nodes rebooted outside the
-    roll-out (``by_hand``) are not counted as down."""
+    per sample, the holders, whether a stop (STOP_ANNOTATION) was on the lock, and (`down`) the nodes not Ready.
+    Nodes rebooted outside the roll-out (``by_hand``) are not counted as rebooting."""
 
     def __init__(self, testbed, by_hand: frozenset[str] = frozenset()) -> None:
         self.testbed = testbed
@@ -38,30 +38,42 @@ class Watcher:
         self.holders_seen: set[str] = set()
         self.boot_ids_seen: dict[str, list[str]] = {}
         self.history: list[tuple[list[str], bool]] = []
+        self.down: list[set[str]] = []
         self.samples = 0
+        self.unanswered = 0  # samples the API server did not answer
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        core = self.testbed.core_v1()
         while not self._stop.is_set():
-            rebooting = 0
-            for node in core.list_node().items:
-                seen = self.boot_ids_seen.setdefault(node.metadata.name, [])
-                if not seen or seen[-1] != node.status.node_info.boot_id:
-                    seen.append(node.status.node_info.boot_id)
-                annotations = node.metadata.annotations or {}
-                ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "Unknown")
-                if (IN_PROGRESS in annotations or ready != "True") and node.metadata.name not in self.by_hand:
-                    rebooting += 1
-            self.max_rebooting = max(self.max_rebooting, rebooting)
-            holders = self.testbed.lock_holders()
-            lock = self.testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
-            self.history.append((holders, STOP_ANNOTATION in (lock.metadata.annotations or {})))
-            self.max_holders = max(self.max_holders, len(holders))
-            self.holders_seen.update(holders)
-            self.samples += 1
+            try:
+                self._sample()
+            except Exception:  # noqa: BLE001 - an API server or etcd being restarted under the watch: counted
+                self.unanswered += 1
             self._stop.wait(0.1)
+
+    def _sample(self) -> None:
+        core = self.testbed.core_v1()
+        rebooting = 0
+        down = set()
+        for node in core.list_node().items:
+            seen = self.boot_ids_seen.setdefault(node.metadata.name, [])
+            if not seen or seen[-1] != node.status.node_info.boot_id:
+                seen.append(node.status.node_info.boot_id)
+            annotations = node.metadata.annotations or {}
+            ready = next((c.status for c in node.status.conditions or [] if c.type == "Ready"), "Unknown")
+            if (IN_PROGRESS in annotations or ready != "True") and node.metadata.name not in self.by_hand:
+                rebooting += 1
+            if ready != "True":
+                down.add(node.metadata.name)
+        holders = self.testbed.lock_holders()
+        lock = self.testbed.apps_v1().read_namespaced_daemon_set("kured", "kube-system")
+        self.max_rebooting = max(self.max_rebooting, rebooting)
+        self.history.append((holders, STOP_ANNOTATION in (lock.metadata.annotations or {})))
+        self.down.append(down)
+        self.max_holders = max(self.max_holders, len(holders))
+        self.holders_seen.update(holders)
+        self.samples += 1
 
     def __enter__(self) -> Watcher:
         self._thread.start()
@@ -86,7 +98,7 @@ def reset(testbed) -> None:
     for name in testbed.nodes:
         testbed.sentinel(name, on=False)
         core.patch_node(name, {"spec": {"unschedulable": None}, "metadata": {"annotations": {
-            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/was-unschedulable": None}}})
+            IN_PROGRESS: None, "nodepatch.kube/boot-id-before": None, "nodepatch.kube/reboot-requested": None, "nodepatch.kube/was-unschedulable": None}}})
     testbed.apps_v1().patch_namespaced_daemon_set("kured", "kube-system",
                                                   {"metadata": {"annotations": {LOCK_ANNOTATION: None, STOP_ANNOTATION: None}}})
     testbed.wait_until(lambda: all(testbed.node_ready(name) for name in testbed.nodes), 60, "all nodes Ready")
@@ -105,6 +117,11 @@ def rollout_vars(testbed, report_dir: Path, **extra: Any) -> dict[str, Any]:
         "safe_reboot_lock_wait_sleep": 1,
         **extra,
     }
+
+
+def reboot_command_with_delay(seconds: float) -> str:
+    """safe_reboot_command: the test bed's reboot of the inventory host, its node down for `seconds`."""
+    return f"{{{{ (nodepatch_testbed_reboot_command ~ ' --delay {seconds:g}') | split }}}}"
 
 
 def run_rollout(run_playbook, testbed, tmp_path: Path, **extra: Any) -> subprocess.CompletedProcess[str]:
