@@ -37,6 +37,9 @@ def test_listing_secrets_is_forbidden(testbed: Testbed) -> None:
     ("apps", "daemonsets", "", "patch", True),
     ("coordination.k8s.io", "leases", "", "create", True),
     ("policy", "poddisruptionbudgets", "", "list", True),
+    ("", "nodes", "", "update", False),
+    ("apps", "daemonsets", "", "update", False),
+    ("coordination.k8s.io", "leases", "", "delete", False),
     ("", "secrets", "", "get", False),
     ("", "nodes", "", "delete", False),
     ("", "pods", "", "create", False),
@@ -94,7 +97,7 @@ def test_the_kured_lock_annotation_can_be_written_and_removed(testbed: Testbed) 
         apps.patch_namespaced_daemon_set("kured", "kube-system", {"metadata": {"annotations": {KURED_LOCK: None}}})
 
 
-def test_a_lease_can_be_created_renewed_and_deleted(testbed: Testbed) -> None:
+def test_a_lease_can_be_created_and_renewed_but_not_deleted(testbed: Testbed) -> None:
     coordination = testbed.coordination_v1(admin=False)
     name = f"nodepatch-probe-{uuid.uuid4().hex[:6]}"
     lease = client.V1Lease(metadata=client.V1ObjectMeta(name=name),
@@ -102,6 +105,11 @@ def test_a_lease_can_be_created_renewed_and_deleted(testbed: Testbed) -> None:
     coordination.create_namespaced_lease("nodepatch-system", lease)
     try:
         coordination.patch_namespaced_lease(name, "nodepatch-system", {"spec": {"holderIdentity": testbed.nodes[1]}})
-        assert coordination.read_namespaced_lease(name, "nodepatch-system").spec.holder_identity == testbed.nodes[1]
+        # The lock lists its Leases and releases a slot by writing it empty: no get, no delete.
+        with pytest.raises(ApiException) as deleting:
+            coordination.delete_namespaced_lease(name, "nodepatch-system")
+        assert deleting.value.status == 403
+        admin = testbed.coordination_v1()
+        assert admin.read_namespaced_lease(name, "nodepatch-system").spec.holder_identity == testbed.nodes[1]
     finally:
-        coordination.delete_namespaced_lease(name, "nodepatch-system")
+        testbed.coordination_v1().delete_namespaced_lease(name, "nodepatch-system")
