@@ -429,6 +429,10 @@ class NodeDrainer:
                     elif outcome == "blocked":
                         blocked[pod_ref(pod)] = (pod, message)
         budgets.stop()
+        if budgets.error:
+            result["warnings"].append(f"refused evictions were asked again every {options.eviction_retry_delay:g} s, "
+                                      f"not as soon as a budget allowed it, as the watch on the budgets ended: "
+                                      f"{budgets.error}")
         result["evicted"].sort()
         if failure is not None:
             raise failure

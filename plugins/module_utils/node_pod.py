@@ -28,6 +28,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     ApiException,
     KubeClient,
     api_error,
+    forbidden_hint,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import backoff_delays
 
@@ -329,9 +330,10 @@ def exec_error(error: BaseException, pod: str, node: str, namespace: str) -> Nod
         refused = ApiException(status=status, reason="exec refused")
         refused.body = body
         wrapped = api_error(refused, "exec into", target)
-        if status == 403 and not wrapped.hint:
-            wrapped.hint = ("the identity needs pods/exec create and get in namespace "
-                            f"{namespace} (deploy/rbac.yml)")
+        if status == 403 and forbidden_hint(wrapped.details.get("api_message", "")) is None:
+            # The API server refuses the exec upgrade without the RBAC authorizer's words (an empty reason).
+            wrapped.hint = (f"the identity may not create pods/exec (API group core) in namespace {namespace}, nor "
+                            f"get it; deploy/rbac.yml grants both there (kubectl apply -f deploy/rbac.yml)")
         return wrapped
     return NodepatchError(f"cannot exec into {target}: {body or error}", target=target,
                           hint="check that the API server can reach the node's kubelet (port 10250)")

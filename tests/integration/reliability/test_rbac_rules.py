@@ -426,10 +426,7 @@ class Case:
 CASES: dict[str, Case] = {
     "ClusterRole nodepatch: nodes get": Case(cordon),
     "ClusterRole nodepatch: nodes list": Case(node_facts),
-    # watch.follow takes a refused watch for an expired one and lists again at once: the wait still ends, by
-    # listing in a loop (reported; watch.py is the lead's).
-    "ClusterRole nodepatch: nodes watch": Case(
-        wait_for_reboot, tolerated="the wait lists the nodes again and again instead of watching them"),
+    "ClusterRole nodepatch: nodes watch": Case(wait_for_reboot),
     "ClusterRole nodepatch: nodes patch": Case(cordon),
     "ClusterRole nodepatch: pods list": Case(drain_by_eviction),
     "ClusterRole nodepatch: pods watch": Case(node_pod_command),
@@ -446,11 +443,9 @@ CASES: dict[str, Case] = {
     "ClusterRole nodepatch: leases patch": Case(lease_lock),
     "Role nodepatch-system/nodepatch-node-access: pods create": Case(node_pod_command),
     "Role nodepatch-system/nodepatch-node-access: pods get": Case(node_pod_that_never_starts),
-    # The API server refuses the websocket upgrade's create check with an empty reason ('pods "x" is forbidden: '),
-    # so there is no verb for forbidden_hint to name; node_pod.exec_error's own hint ("needs pods/exec create and
-    # get") never shows, since api_error has already set the generic 403 hint (reported; node_pod.py is the lead's).
-    "Role nodepatch-system/nodepatch-node-access: pods/exec create": Case(
-        node_pod_command, refused="HTTP 403 exec refused"),
+    # The API server refuses the websocket upgrade's create check with an empty reason ('pods "x" is forbidden: '):
+    # node_pod.exec_error names the permission itself.
+    "Role nodepatch-system/nodepatch-node-access: pods/exec create": Case(node_pod_command),
     "Role nodepatch-system/nodepatch-node-access: pods/exec get": Case(node_pod_command),
     "Role nodepatch-system/nodepatch-node-access: events list": Case(
         node_pod_that_never_starts, tolerated="the error on a node pod that does not start then lacks the "

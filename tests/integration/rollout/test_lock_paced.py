@@ -43,7 +43,7 @@ def test_lock_paced_candidates_each_reboot_once_never_more_than_the_concurrency(
     assert all(watcher.boot_ids_seen[name][0] == before[name] for name in needy)
     assert rollout.hosts_of_play(proc.stdout, "Reboot the nodes that need it, each on its own") == set(needy)
     assert "Turn of " in proc.stdout and " in their turn" in proc.stdout
-    turns = re.findall(r"(\S+) holds the reboot lock after waiting \d+ s; holders now ([^(]+) \((\d) of at most 2\)",
+    turns = re.findall(r"([\w.-]+) holds the reboot lock after waiting \d+ s; holders now ([^(]+) \((\d) of at most 2\)",
                        proc.stdout)
     assert sorted(node for node, _holders, _count in turns) == sorted(needy), "one line per lock turn"
     assert all(node in holders and int(count) <= 2 for node, holders, count in turns)
