@@ -38,13 +38,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rollouts", help="roll-outs as NODESxCONCURRENCY,... (e.g. 10x1,10x3,50x3); "
                                            "overrides --nodes and --concurrency")
     parser.add_argument("--partial", default=None,
-                        help="partial roll-outs as NODESxNEEDINGxCONCURRENCY,... (default 100x10x2; smoke 6x2x2)")
+                        help="partial roll-outs as NODESxNEEDINGxCONCURRENCY,... (default 100x10x2; smoke 3x2x1)")
     parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
     parser.add_argument("--lock-workers", type=int, default=8, help="lock contention: worker processes (default 8)")
     parser.add_argument("--lock-rounds", type=int, default=325,
                         help="lock contention: rounds per worker and line; 4 lines (2 backends x max_holders 1, 3), "
                              "so 8 x 325 x 4 = 10,400 rounds by default (not in --smoke)")
-    parser.add_argument("--drain-nodes", type=int, default=5, help="test bed size for the drain benchmark")
+    parser.add_argument("--drain-nodes", type=int,
+                        help="test bed size for the drain benchmark (default 5; smoke 3, the roll-out's size)")
     parser.add_argument("--testbed-dir", type=Path, default=DEFAULT_TESTBED_DIR,
                         help=f"test bed state directory (default {DEFAULT_TESTBED_DIR.relative_to(REPO)}, the "
                              "benchmarks' own; the shared .build/testbed is restored to its size afterwards)")
@@ -67,7 +68,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     else:
         plan = {nodes: args.concurrency or ([1] if smoke else [1, 3]) for nodes in args.nodes or ([3] if smoke else [10, 50])}
     args.plan = plan
-    partial_plan = args.partial or ("6x2x2" if smoke else "100x10x2")
+    # The smoke run keeps one 3-node test bed for all its parts: each other size would start the test bed again.
+    args.drain_nodes = args.drain_nodes or (3 if smoke else 5)
+    partial_plan = args.partial or ("3x2x1" if smoke else "100x10x2")
     args.partial = [tuple(int(part) for part in item.split("x")) for item in partial_plan.split(",")]
     args.reboot_delay = args.reboot_delay if args.reboot_delay is not None else (2.0 if smoke else 10.0)
     return args

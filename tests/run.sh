@@ -114,17 +114,20 @@ stage_collection() {
 # group from one queue, longest first (seconds from the last measured run), so the shards end close together.
 # The kured peers reboot any node whose sentinel is on, so every test that uses them stays in one group.
 INTEGRATION_GROUPS=(
+  "tests/integration/rollout/test_rollout.py"
+  "tests/integration/reliability/test_interruptions.py"
   "tests/integration/kube tests/integration/kured"
-  "tests/integration/aks"
-  "tests/integration/rollout"
-  "tests/integration/reliability"
-  "tests/integration/testbed"
-  "tests/integration/kured_role"
-  "tests/integration/awx"
-  "tests/integration/report"
   "tests/integration/reliability_control_plane"
+  "tests/integration/rollout/test_lock_paced.py tests/integration/rollout/test_scale_down_disabled.py"
   "tests/integration/node_access"
+  "tests/integration/aks"
+  "tests/integration/reliability/test_misbehaving_nodes.py tests/integration/reliability/test_bad_input.py"
+  "tests/integration/reliability/test_rbac_rules.py tests/integration/reliability/test_secrets.py"
   "tests/integration/bench"
+  "tests/integration/awx"
+  "tests/integration/kured_role"
+  "tests/integration/testbed"
+  "tests/integration/report"
 )
 INTEGRATION_SHARDS=${NODEPATCH_SHARDS:-2}
 
@@ -156,10 +159,11 @@ stage_integration() {
   tests/testbed/build.sh kured >/dev/null || [ $? -eq 3 ] || return 1
   collection_root >/dev/null || return 1
   local queue=$root/.build/integration-queue shard dir rc=0
-  for dir in tests/integration/*/; do
-    dir=${dir%/}
-    [ "${dir##*/}" = __pycache__ ] || [[ " ${INTEGRATION_GROUPS[*]} " == *" $dir "* ]] \
-      || { echo "$dir is in no INTEGRATION_GROUPS entry of tests/run.sh"; return 1; }
+  local file
+  for file in tests/integration/*/test_*.py; do
+    dir=${file%/*}
+    [[ " ${INTEGRATION_GROUPS[*]} " == *" $dir "* || " ${INTEGRATION_GROUPS[*]} " == *" $file "* ]] \
+      || { echo "$file is in no INTEGRATION_GROUPS entry of tests/run.sh (neither it nor its directory)"; return 1; }
   done
   printf '%s\n' "${INTEGRATION_GROUPS[@]}" >"$queue"
   : >"$queue.done"
