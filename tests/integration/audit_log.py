@@ -44,7 +44,7 @@ class Write:
     @property
     def agent(self) -> str:
         """The part of the collection that made the request (the User-Agent after nodepatch.kube/), else ''."""
-        head, _, rest = self.user_agent.partition("/")
+        head, _slash, rest = self.user_agent.partition("/")
         return rest.split(" ", 1)[0] if head == "nodepatch.kube" else ""
 
     def __str__(self) -> str:

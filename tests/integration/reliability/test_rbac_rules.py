@@ -133,7 +133,7 @@ def scene_manifest(suffix: str, without: Grant | None) -> tuple[list[dict[str, A
 def access_review(api_client: Any, grant: Grant, verb: str, resource: str) -> bool:
     from kubernetes import client
 
-    name, _, sub = resource.partition("/")
+    name, _slash, sub = resource.partition("/")
     attributes = client.V1ResourceAttributes(verb=verb, group=grant.groups[0] if grant.groups else "",
                                              resource=name, subresource=sub or None,
                                              namespace=grant.namespace or None)
@@ -271,7 +271,7 @@ class Scene:
     workdir: Path
     nodes: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    boot_id_before: str | None = None
+    reboot_turns: threading.Lock = field(default_factory=threading.Lock)
 
     def new_node(self) -> str:
         """A Node object of its own (kwok runs it: Ready, its pods Running), so cases cordon and drain in
@@ -315,16 +315,17 @@ def node_facts(scene: Scene, kubeconfig: str) -> str | None:
 
 
 def wait_for_reboot(scene: Scene, kubeconfig: str) -> str | None:
-    """node_info waiting for a node back with a new boot id: one list, then a watch while it reboots. Every run of
-    this path waits for the same simulated reboot, started by the first."""
+    """node_info waiting for a node back with a new boot id: one list, then a watch while it reboots. The runs of
+    this path take turns, each with a reboot of its own, so every one finds the node down when it lists it (one
+    that found it back already would never watch)."""
     node = scene.testbed.nodes[-1]  # the node pod cases use the first one
-    with scene.lock:
-        if scene.boot_id_before is None:
-            scene.boot_id_before = scene.testbed.boot_id(node)
-            scene.testbed.reboot(node, delay=15)
-    return failure(scene.run_module("node_info", {
-        "kubeconfig": kubeconfig, "names": [node], "wait_ready": True,
-        "changed_boot_id_from": {node: scene.boot_id_before}, "wait_timeout": 90, "lock_backend": "none"}))
+    with scene.reboot_turns:
+        scene.testbed.wait_until(lambda: scene.testbed.node_ready(node), 60, f"node {node} back")
+        before = scene.testbed.boot_id(node)
+        scene.testbed.reboot(node, delay=15)
+        return failure(scene.run_module("node_info", {
+            "kubeconfig": kubeconfig, "names": [node], "wait_ready": True,
+            "changed_boot_id_from": {node: before}, "wait_timeout": 90, "lock_backend": "none"}))
 
 
 def drain(scene: Scene, kubeconfig: str, **options: Any) -> str | None:
@@ -408,8 +409,8 @@ def node_pod_command(scene: Scene, kubeconfig: str) -> str | None:
 def node_pod_that_never_starts(scene: Scene, kubeconfig: str) -> str | None:
     """A node pod that does not run within its start timeout (kwok stopped): the error says why, from the pod
     (read after the watch) and its events."""
-    proc = scene.run_playbook(node_playbook(scene), inventory=node_inventory(scene, kubeconfig,
-                                                                              nodepatch_pod_start_timeout=3))
+    inventory = node_inventory(scene, kubeconfig, nodepatch_pod_start_timeout=3)
+    proc = scene.run_playbook(node_playbook(scene), inventory=inventory)
     if proc.returncode != 0 and "did not run on node" in proc.stdout and "may not" not in proc.stdout:
         return None
     return proc.stdout[-3000:] + proc.stderr[-1000:]
@@ -505,9 +506,8 @@ def outcomes(testbed: Testbed, collections_root: Path,
         jobs += [(grant, CASES[grant.key].path) for grant in known]
         try:
             done = run_all(scene, [job for job in jobs if job[1] not in WITHOUT_KWOK])
-            if scene.boot_id_before is not None:
-                rebooted = testbed.nodes[-1]
-                testbed.wait_until(lambda: testbed.node_ready(rebooted), 60, f"node {rebooted} back")
+            rebooted = testbed.nodes[-1]
+            testbed.wait_until(lambda: testbed.node_ready(rebooted), 60, f"node {rebooted} back")
             testbed._cli("stop", "kwok")  # noqa: SLF001 - the test bed's own command
             try:
                 done += run_all(scene, [job for job in jobs if job[1] in WITHOUT_KWOK])

@@ -326,8 +326,8 @@ def pending(bed: Testbed, namespace: str | None) -> bool:
     return any(pod.status.phase == "Pending" and not pod.spec.node_name for pod in app_pods(bed, namespace))
 
 
-@pytest.mark.parametrize("restart", RESTARTS, ids=[", ".join(f"{f.component} at {f.moment}" for f in r.faults)
-                                                  for r in RESTARTS])
+@pytest.mark.parametrize("restart", RESTARTS,
+                         ids=[", ".join(f"{f.component} at {f.moment}" for f in r.faults) for r in RESTARTS])
 def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_the_lock(
         bed: Testbed, run_playbook: Any, tmp_path: Path, restart: Restart) -> None:
     """The roll-out finishes through the restart, or fails with a clear message and the re-run finishes it:

@@ -195,7 +195,7 @@ class FakeClient(FakeKube):
                   metadata=NS(resource_version="1"))
 
     def watch_poddisruptionbudgets(self, **_kwargs: t.Any) -> t.Iterator[tuple[str, t.Any]]:
-        return iter(())
+        yield from ()
 
     def create_pods(self, body: dict[str, t.Any], namespace: str, name: str, subresource: str) -> None:
         assert subresource == "eviction"
