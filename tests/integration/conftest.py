@@ -150,8 +150,7 @@ class Testbed:
     # ------------------------------------------------------------------------------------------ commands
 
     def _cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        if not self.simulated:
-            pytest.skip("needs the simulated test bed (reboots, sentinels, alerts are not ours on a real cluster)")
+        self.require_simulated("the test bed's own commands (reboots, sentinels, alerts are not ours on a real cluster)")
         return subprocess.run([str(TESTBED_CLI), *args], check=True, text=True, capture_output=True,
                               env={**os.environ, "NODEPATCH_TESTBED_DIR": str(self.state_dir)})
 
