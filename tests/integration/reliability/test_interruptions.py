@@ -73,6 +73,7 @@ class Case:
     # The re-run starts right after the kill, not once the node is Ready again; the node stays down until the
     # re-run waits for it (then the test brings it back), so the re-run's every look at it finds it down.
     rerun_at_once: bool = False
+    ready_timeout: int = 120  # safe_reboot_ready_timeout of both runs
 
 
 STEPS = [
@@ -86,6 +87,10 @@ STEPS = [
     Case("mid-drain, evictions in flight", "drain", "Cordon and drain the node", event="runner_start",
          watch="evicting"),
     Case("after the reboot command", "reboot", "Record that the node is expected back"),
+    # Killed between the mark that says the command is sent and the command itself: the re-run gives the node what
+    # is left of safe_reboot_ready_timeout to go down, then reboots it (one reboot in all, not none and not two).
+    Case("after the reboot-requested mark, before the command", "reboot", "Reboot the node over its connection",
+         ready_timeout=20),
     Case("while waiting for Ready", "wait", WAIT_TASK, event="runner_start",
          watch="down"),
     Case("after uncordon", "back", "Clear the rebooting marks of the node"),
@@ -98,13 +103,14 @@ ADMIN = [
     Case("mid-drain, admin-cordoned", "drain", "Cordon and drain the node", event="runner_start",
          watch="evicting", admin_cordon=True),
 ]
-# Every step under both signals, and both administrator cases: 27 cases, about 30 minutes of two cores, so only with
+# Every step under both signals, and both administrator cases: 29 cases, about 30 minutes of two cores, so only with
 # NODEPATCH_INTERRUPT_ALL=1 (`make test-interruptions`). The suite runs one step per phase, the signals alternating
-# from phase to phase, and the administrator's cordon once: 10 cases.
+# from step to step, the kill between the reboot-requested mark and the command, and the administrator's cordon
+# once: 11 cases.
 ALL_CASES = ([(case, signal.SIGKILL) for case in STEPS + ADMIN] + [(case, signal.SIGTERM) for case in STEPS])
 SUITE_STEPS = ["after gate", "waiting for the lock", "after mark", "mid-drain, evictions in flight",
                "after the reboot command", "while waiting for Ready", "after uncordon", "before release",
-               "after release"]
+               "after release", "after the reboot-requested mark, before the command"]
 SUITE_CASES = ([(case, (signal.SIGKILL, signal.SIGTERM)[index % 2])
                 for index, case in enumerate(next(step for step in STEPS if step.name == name) for name in SUITE_STEPS)]
                + [(ADMIN[0], signal.SIGKILL)])
@@ -301,7 +307,7 @@ class Runs:
                                         "label_selector": "agentpool=nodepool1", "compose": compose}))
         return path
 
-    def extra_vars(self, work: Path, node: str, lock: dict[str, str], delay: int) -> Path:
+    def extra_vars(self, work: Path, node: str, lock: dict[str, str], delay: int, ready_timeout: int) -> Path:
         lock_vars = {"safe_reboot_lock_backend": lock["backend"], "safe_reboot_lock_namespace": LOCK_NAMESPACE}
         if lock["backend"] == "daemonset":
             lock_vars["safe_reboot_lock_annotation"] = lock["annotation"]
@@ -311,13 +317,13 @@ class Runs:
         path.write_text(json.dumps({
             "patch_and_reboot_hosts": node, "patch_and_reboot_patch": False,
             "safe_reboot_kubeconfig": self.bed.kubeconfig, "safe_reboot_drain_timeout": 120,
-            "safe_reboot_ready_timeout": 120, "safe_reboot_lock_wait_timeout": 300, "safe_reboot_lock_wait_sleep": 1,
+            "safe_reboot_ready_timeout": ready_timeout, "safe_reboot_lock_wait_timeout": 300, "safe_reboot_lock_wait_sleep": 1,
             "safe_reboot_api_reboot_delay": 1,
             "safe_reboot_api_reboot_command": f"env NODEPATCH_TESTBED_REBOOT_DELAY={delay} systemctl reboot",
             **lock_vars}))
         return path
 
-    def playbook(self, work: Path, node: str, lock: dict[str, str], delay: int, token: str,
+    def playbook(self, work: Path, case: Case, node: str, lock: dict[str, str], delay: int, token: str,
                  hold: dict[str, Any] | None, log: Path) -> subprocess.Popen[bytes]:
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(self.collections_root), "ANSIBLE_NOCOLOR": "1",
                "ANSIBLE_PYTHON_INTERPRETER": sys.executable, "ANSIBLE_HOST_KEY_CHECKING": "False",
@@ -330,7 +336,8 @@ class Runs:
         with log.open("w") as out:
             return subprocess.Popen(  # noqa: S603 - our own venv's ansible-playbook
                 [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.inventory(work)),
-                 str(REPO / "playbooks" / "patch_and_reboot.yml"), "-e", f"@{self.extra_vars(work, node, lock, delay)}"],
+                 str(REPO / "playbooks" / "patch_and_reboot.yml"),
+                 "-e", f"@{self.extra_vars(work, node, lock, delay, case.ready_timeout)}"],
                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work, start_new_session=True)
 
     def run(self, case: Case, signum: int, node: str, index: int) -> Outcome:
@@ -370,7 +377,7 @@ class Runs:
             waited = work / "rerun-waits.json"
             hold = ({"task": WAIT_TASK, "event": "runner_start", "hold": False, "file": str(waited)}
                     if case.rerun_at_once else None)
-            rerun = self.playbook(work, node, lock, REBOOT_DELAY, token, hold, work / "rerun.log")
+            rerun = self.playbook(work, case, node, lock, REBOOT_DELAY, token, hold, work / "rerun.log")
             if case.rerun_at_once:
                 bed.wait_until(lambda: waited.exists() or rerun.poll() is not None, 600, "the re-run waiting")
                 outcome.at_rerun = {"waits": waited.exists(), "ready": bed.node_ready(node),
@@ -412,7 +419,7 @@ class Runs:
         signal_file = work / "reached.json"
         hold = {"task": case.task, "event": case.event, "hold": case.event == "task_start", "file": str(signal_file)}
         delay = case.reboot_delay or (WAIT_REBOOT_DELAY if case.watch == "down" else REBOOT_DELAY)
-        first = self.playbook(work, node, lock, delay, token, hold, work / "first.log")
+        first = self.playbook(work, case, node, lock, delay, token, hold, work / "first.log")
         try:
             def reached() -> bool:
                 if first.poll() is not None:
