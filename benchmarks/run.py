@@ -40,6 +40,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--partial", default=None,
                         help="partial roll-outs as NODESxNEEDINGxCONCURRENCY,... (default 100x10x2; smoke 3x2x1)")
     parser.add_argument("--reboot-delay", type=float, help="seconds a simulated reboot takes (default 10)")
+    parser.add_argument("--no-kured", action="store_true",
+                        help="roll-out: leave out the kured column (each kured reboot costs its 30-90 s start-up)")
     parser.add_argument("--lock-workers", type=int, default=8, help="lock contention: worker processes (default 8)")
     parser.add_argument("--lock-rounds", type=int, default=325,
                         help="lock contention: rounds per worker and line; 4 lines (2 backends x max_holders 1, 3), "
@@ -113,6 +115,7 @@ def main(argv: list[str]) -> int:
     import rollout
 
     started = time.monotonic()
+    kured_left_out = rollout.KURED_SKIPPED if args.smoke else rollout.KURED_LEFT_OUT if args.no_kured else None
     args.work.mkdir(parents=True, exist_ok=True)
     testbed = Testbed(args.testbed_dir)
     was_up = testbed.load()
@@ -125,7 +128,7 @@ def main(argv: list[str]) -> int:
         "machine": machine(),
         "git_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                                      capture_output=True, check=False).stdout.strip(),
-        "kured": rollout.KURED_SKIPPED if args.smoke else (
+        "kured": kured_left_out or (
             f"real kured peers (tests/testbed/kured.py), --period {rollout.KURED_PERIOD_S:g}s; the one-hour "
             f"default period is computed (rollout.kured_default_period)"),
         "drain": None,
@@ -150,7 +153,7 @@ def main(argv: list[str]) -> int:
             for nodes, concurrencies in args.plan.items():
                 testbed.ensure(nodes)
                 bench = rollout.RolloutBench(testbed, collections_root, workdir, args.reboot_delay)
-                result["rollout"].append(bench.run(concurrencies, kured=not args.smoke))
+                result["rollout"].append(bench.run(concurrencies, kured_left_out=kured_left_out))
                 result["testbed_versions"] = testbed.info.get("versions")
                 del tables[rollout_tables:]
                 tables.append("### Roll-out\n\n" + rollout.render(result["rollout"]))

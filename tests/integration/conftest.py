@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 from audit_log import AuditLog
 from kured_peers import KuredPeers, require_kured
+from secrets_scan import SESSION, kubeconfig_secrets, url_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 TESTBED_CLI = REPO / "tests" / "testbed" / "testbed"
@@ -68,6 +69,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[KURED_PLAN] = plan
 
 
+class SecretsScan(pytest.Item):
+    """The session's last test: no secret it handed out is in anything its runs printed or wrote (SessionScan)."""
+
+    def runtest(self) -> None:
+        if not SESSION.secrets:
+            pytest.skip("no test of the session handed out a secret")
+        leaks, summary = SESSION.scan(SESSION_TEMP[0] if SESSION_TEMP else None)
+        self.config.stash[SECRETS_SUMMARY] = summary
+        assert not leaks, summary + ":\n" + "\n".join(leaks)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, "the secrets scan of the session's outputs"
+
+
+SECRETS_SUMMARY = pytest.StashKey[str]()
+SESSION_TEMP: list[Path] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After -k and -m have deselected: a session that runs no test gets no scan.
+    if session.items:
+        session.items.append(SecretsScan.from_parent(session, name="test_no_secret_in_any_output_of_the_session"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_scan_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    SESSION_TEMP.append(tmp_path_factory.getbasetemp())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    summary = config.stash.get(SECRETS_SUMMARY, None)
+    if summary:
+        terminalreporter.write_line(f"secrets scan: {summary}")
+
+
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     plan = item.config.stash.get(KURED_PLAN, [])
     done = next((index for index, (nodeid, _groups) in enumerate(plan) if nodeid == item.nodeid), None)
@@ -90,6 +126,12 @@ class Testbed:
 
     info: dict[str, Any]
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Its credentials are secrets no output of the session may show (SecretsScan).
+        for key in ("kubeconfig", "admin_kubeconfig"):
+            if self.info.get(key) and Path(self.info[key]).is_file():
+                SESSION.add_secrets(kubeconfig_secrets(self.info[key]))
 
     @property
     def state_dir(self) -> Path:
@@ -410,6 +452,7 @@ def module_runner(collections_root: Path, tmp_path: Path) -> ModuleRunner:
         proc = subprocess.run(
             [sys.executable, "-m", f"ansible_collections.nodepatch.kube.plugins.modules.{name}", str(args_file)],
             capture_output=True, text=True, env=proc_env, cwd=tmp_path, check=False)
+        SESSION.add_output(f"module {name}", proc.stdout + proc.stderr)
         result = _last_json_object(proc.stdout)
         if result is None:
             pytest.fail(f"module {name} printed no JSON (exit {proc.returncode})\n--- stdout ---\n{proc.stdout}"
@@ -483,11 +526,14 @@ def playbook_runner(collections_root: Path, tmp_path: Path) -> PlaybookRunner:
             **(env or {}),
         }
         if output is None:
-            return subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
-        with output.open("w") as stdout:
-            proc = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, text=True, env=proc_env, cwd=REPO,
-                                  check=False)
-        return subprocess.CompletedProcess(argv, proc.returncode, output.read_text(), proc.stderr)
+            done = subprocess.run(argv, capture_output=True, text=True, env=proc_env, cwd=REPO, check=False)
+        else:
+            with output.open("w") as stdout:
+                proc = subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, text=True, env=proc_env,
+                                      cwd=REPO, check=False)
+            done = subprocess.CompletedProcess(argv, proc.returncode, output.read_text(), proc.stderr)
+        SESSION.add_output(f"ansible-playbook {playbook.name} {' '.join(args)}", done.stdout + done.stderr)
+        return done
 
     return run
 
@@ -507,7 +553,9 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        url = f"http://127.0.0.1:{self.port}{path}"
+        SESSION.add_secrets(url_secrets(f"webhook {path}", url))
+        return url
 
 
 @pytest.fixture

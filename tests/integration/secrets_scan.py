@@ -65,10 +65,55 @@ def url_secrets(label: str, url: str) -> dict[str, str]:
 
 def find_leaks(secrets: Mapping[str, str], outputs: Mapping[str, Any]) -> list[str]:
     """'<secret label> in <output name>' for each secret found; outputs that are not text are JSON-dumped."""
+    forms = {label: _forms(value) for label, value in secrets.items()}
     leaks = []
     for where, output in outputs.items():
         text = output if isinstance(output, str) else json.dumps(output)
-        for label, value in secrets.items():
-            if any(form in text for form in _forms(value)):
+        for label, variants in forms.items():
+            if any(form in text for form in variants):
                 leaks.append(f"{label} in {where}")
     return leaks
+
+
+class SessionScan:
+    """Every output of one test session, scanned once at its end for every secret the session handed out.
+
+    Tests register what they hand out (the test bed's kubeconfigs, the ARM emulator's client secret, each webhook
+    URL the receiver gives) and the runners of conftest.py register what they capture (module results, playbook
+    output). At the end the files the runs wrote under the session's temporary directory are read too: playbook
+    logs, roll-out reports, ansible-runner's stdout and job events. Not inputs such as extra-vars files and
+    kubeconfigs, which hold the secrets by design, nor a test bed's own state directory, nor runner's `command`
+    artifact (it holds the job's environment, which AWX never keeps)."""
+
+    OUTPUT_FILES = ("*.log", "nodepatch-reports/*", "artifacts/*/stdout", "artifacts/*/job_events/*.json")
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+
+    def add_secrets(self, secrets: Mapping[str, str]) -> None:
+        self.secrets.update(secrets)
+
+    def add_output(self, where: str, text: str) -> None:
+        self.outputs[f"{where} (output {len(self.outputs) + 1})"] = text
+
+    def output_files(self, root: Path) -> dict[str, str]:
+        # A test bed's state directory (one a test started, running or down): its PKI and its components' logs.
+        beds = {path.parent for path in root.rglob("components.json")} | {path.parent for path in root.rglob("testbed.json")}
+        found = {}
+        for pattern in self.OUTPUT_FILES:
+            for path in root.rglob(pattern):
+                if path.is_file() and not any(bed in path.parents for bed in beds):
+                    found[str(path.relative_to(root))] = path.read_text(errors="replace")
+        return found
+
+    def scan(self, root: Path | None) -> tuple[list[str], str]:
+        """The leaks, and a line saying what was scanned for what."""
+        outputs = {**self.outputs, **(self.output_files(root) if root is not None and root.is_dir() else {})}
+        leaks = find_leaks(self.secrets, outputs)
+        size = sum(len(text) for text in outputs.values())
+        return leaks, (f"scanned {len(self.outputs)} captured outputs and {len(outputs) - len(self.outputs)} "
+                       f"files ({size:,} characters) for {len(self.secrets)} secrets: {len(leaks)} found")
+
+
+SESSION = SessionScan()
