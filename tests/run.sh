@@ -84,7 +84,9 @@ stage_collection() {
   local work
   work=$(mktemp -d)
   ansible-galaxy collection build --output-path "$work" . || return 1
-  ansible-galaxy collection install --offline -p "$work/installed" "$work"/nodepatch-kube-*.tar.gz || return 1
+  # --force: without it, the same version installed in ~/.ansible/collections (a developer's machine, or a tool that
+  # installs the collection it lints) makes galaxy install nothing here.
+  ansible-galaxy collection install --offline --force -p "$work/installed" "$work"/nodepatch-kube-*.tar.gz || return 1
   local modules
   modules=$(find plugins/modules -name '*.py' -printf '%f\n' | sed 's/\.py$//' | sort)
   for module in $modules; do
