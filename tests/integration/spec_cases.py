@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secrets_scan import SESSION
+
 
 @dataclass
 class Case:
@@ -222,6 +224,8 @@ def run_cases(cases: list[Case], collections_root: Path, workdir: Path,
                           text=True, cwd=workdir, check=False,
                           env={**os.environ, **(env or {}), "PYTHONPATH": str(collections_root)})
     assert proc.returncode == 0, f"module_forks.py failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    SESSION.add_output(f"module_forks.py, {len(cases)} module results",
+                       results_file.read_text() + proc.stdout + proc.stderr)
     results = json.loads(results_file.read_text())
     return {case.key: results[case.key] for case in cases}
 
