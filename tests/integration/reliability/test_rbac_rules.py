@@ -229,6 +229,14 @@ class ModuleBatches:
         done.wait()
         return dict(answer["result"])
 
+    def now(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One call at once, in a module_forks.py process of its own: for a path whose timing matters, which
+        must not wait behind a batch of slow calls."""
+        workdir = self.workdir / f"now-{uuid.uuid4().hex[:8]}"
+        workdir.mkdir()
+        case = SpecCase(module=name, what="rbac", options=(), args=args, key="call-0")
+        return dict(run_cases([case], self.collections_root, workdir)["call-0"])
+
     def close(self) -> None:
         with self.changed:
             self.closed = True
@@ -316,14 +324,15 @@ def node_facts(scene: Scene, kubeconfig: str) -> str | None:
 
 def wait_for_reboot(scene: Scene, kubeconfig: str) -> str | None:
     """node_info waiting for a node back with a new boot id: one list, then a watch while it reboots. The runs of
-    this path take turns, each with a reboot of its own, so every one finds the node down when it lists it (one
-    that found it back already would never watch)."""
+    this path take turns, each with a reboot of its own, and run at once rather than in the next batch (which may
+    wait behind slow calls), so every one finds the node down when it lists it (one that found it back already
+    would never watch)."""
     node = scene.testbed.nodes[-1]  # the node pod cases use the first one
     with scene.reboot_turns:
         scene.testbed.wait_until(lambda: scene.testbed.node_ready(node), 60, f"node {node} back")
         before = scene.testbed.boot_id(node)
-        scene.testbed.reboot(node, delay=15)
-        return failure(scene.run_module("node_info", {
+        scene.testbed.reboot(node, delay=30)
+        return failure(scene.run_module.now("node_info", {
             "kubeconfig": kubeconfig, "names": [node], "wait_ready": True,
             "changed_boot_id_from": {node: before}, "wait_timeout": 90, "lock_backend": "none"}))
 
