@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "testbed"))
 
 from azure_emulator import Emulator  # noqa: E402
 from azure_emulator import seeds as emulator_seeds  # noqa: E402
-from secrets_scan import SESSION  # noqa: E402
 
 SECRET = emulator_seeds.CLIENT_SECRET
 
@@ -48,7 +47,6 @@ def azure_env(emulator: Emulator, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def auth(emulator: Emulator) -> dict[str, str]:
     """Module options that authenticate against the emulator with the seeded service principal."""
-    SESSION.add_secrets({"the ARM emulator's client secret": emulator.client_secret})
     return {"auth_source": "env", "subscription_id": emulator.subscription, "client_id": emulator.client_id,
             "secret": emulator.client_secret, "tenant": emulator.tenant, "resource_manager_url": emulator.url,
             "authority_host": emulator.url}
