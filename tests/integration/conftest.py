@@ -75,7 +75,7 @@ class SecretsScan(pytest.Item):
     def runtest(self) -> None:
         assert SESSION.secrets, ("the session used the test bed, the webhook receiver or the ARM emulator, yet no "
                                  "secret of theirs was registered: the scan would check nothing")
-        leaks, summary = SESSION.scan(SESSION_TEMP[0] if SESSION_TEMP else None)
+        leaks, summary = SESSION.scan()
         self.config.stash[SECRETS_SUMMARY] = summary
         assert not leaks, summary + ":\n" + "\n".join(leaks)
 
@@ -85,7 +85,6 @@ class SecretsScan(pytest.Item):
 
 SECRETS_SUMMARY = pytest.StashKey[str]()
 SECRET_FIXTURES = {"testbed", "receiver", "emulator_session"}
-SESSION_TEMP: list[Path] = []
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -97,7 +96,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def secrets_scan_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
-    SESSION_TEMP.append(tmp_path_factory.getbasetemp())
+    SESSION.root = tmp_path_factory.getbasetemp()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

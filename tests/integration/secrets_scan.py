@@ -90,6 +90,7 @@ class SessionScan:
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}
         self.outputs: dict[str, str] = {}
+        self.root: Path | None = None  # the session's temporary directory, whose output files are read at the end
 
     def add_secrets(self, secrets: Mapping[str, str]) -> None:
         self.secrets.update(secrets)
@@ -98,8 +99,9 @@ class SessionScan:
         self.outputs[f"{where} (output {len(self.outputs) + 1})"] = text
 
     def output_files(self, root: Path) -> dict[str, str]:
-        # A test bed's state directory (one a test started, running or down): its PKI and its components' logs.
-        beds = {path.parent for path in root.rglob("components.json")} | {path.parent for path in root.rglob("testbed.json")}
+        # A running test bed's state directory (one a test started): its PKI and kubeconfigs. One that is down
+        # keeps only its components' logs, which are read like any other.
+        beds = {path.parent for marker in ("components.json", "testbed.json") for path in root.rglob(marker)}
         found = {}
         for pattern in self.OUTPUT_FILES:
             for path in root.rglob(pattern):
@@ -107,8 +109,9 @@ class SessionScan:
                     found[str(path.relative_to(root))] = path.read_text(errors="replace")
         return found
 
-    def scan(self, root: Path | None) -> tuple[list[str], str]:
+    def scan(self) -> tuple[list[str], str]:
         """The leaks, and a line saying what was scanned for what."""
+        root = self.root
         outputs = {**self.outputs, **(self.output_files(root) if root is not None and root.is_dir() else {})}
         leaks = find_leaks(self.secrets, outputs)
         size = sum(len(text) for text in outputs.values())
