@@ -27,6 +27,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.kube import (
     PODS,
     KubeClient,
 )
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import MetadataRequest, metadata_of
 from ansible_collections.nodepatch.kube.plugins.module_utils.node_pod import is_node_pod
 from ansible_collections.nodepatch.kube.plugins.module_utils.retry import call_with_retries
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import selector_matches
@@ -226,17 +227,34 @@ def pdbs_covering(budgets: t.Iterable[t.Any], pods: t.Iterable[t.Any]) -> list[t
 class NodeDrainer:
     """The API side. ``ensure(state, ...)`` is the whole module: cordoned, drained or uncordoned."""
 
-    def __init__(self, client: KubeClient, node: str, check_mode: bool = False) -> None:
+    def __init__(self, client: KubeClient, node: str, check_mode: bool = False,
+                 metadata: MetadataRequest | None = None) -> None:
         self.client = client
         self.node = node
         self.target = f"node/{node}"
         self.check_mode = check_mode
+        # Annotations and labels sent in the cordon's or the uncordon's patch: a role's marks cost no request of
+        # their own, and a node is never cordoned without them (nor its marks cleared while it stays cordoned).
+        self.metadata = metadata if metadata is not None and not metadata.empty else None
+        self.metadata_diff: tuple[dict[str, t.Any], dict[str, t.Any]] | None = None
         self._daemonsets: dict[tuple[str, str], bool] = {}
 
     def read_node(self) -> t.Any:
         return self.client.call(self.client.get, NODES, self.node, target=self.target, action="read")
 
     # ---------------------------------------------------------------- cordon / uncordon
+
+    def _with_metadata(self, node: t.Any, patch: dict[str, t.Any], annotations: dict[str, str | None]) -> None:
+        """Adds to ``patch`` our own ``annotations`` and what self.metadata asks of the node as read."""
+        planned: dict[str, dict[str, str | None]] = {}
+        if self.metadata is not None:
+            current = metadata_of(node)
+            planned = self.metadata.patch_for(current)
+            self.metadata_diff = self.metadata.diff_between(current, planned)
+        changes = {**planned, "annotations": {**planned.get("annotations", {}), **annotations}}
+        changes = {kind: values for kind, values in changes.items() if values}
+        if changes:
+            patch["metadata"] = changes
 
     def _patch_node(self, node: t.Any, patch: dict[str, t.Any], action: str) -> t.Any:
         """Merge-patch with the resourceVersion we read as a precondition: what we record about the node's
@@ -261,9 +279,7 @@ class NodeDrainer:
             patch: dict[str, t.Any] = {}
             if not current.spec.unschedulable:
                 patch["spec"] = {"unschedulable": True}
-            record = WAS_UNSCHEDULABLE_MARK.record(annotations, was)
-            if record:
-                patch["metadata"] = {"annotations": record}
+            self._with_metadata(current, patch, WAS_UNSCHEDULABLE_MARK.record(annotations, was))
             if patch and not self.check_mode:
                 self._patch_node(current, patch, "cordon")
             return bool(patch), was
@@ -276,9 +292,7 @@ class NodeDrainer:
         def step(current: t.Any) -> tuple[bool, bool, bool, str]:
             admin_cordon = cordoned_before(current.metadata.annotations, bool(current.spec.unschedulable))
             patch: dict[str, t.Any] = {}
-            forget = WAS_UNSCHEDULABLE_MARK.forget(current.metadata.annotations)
-            if forget:
-                patch["metadata"] = {"annotations": forget}
+            self._with_metadata(current, patch, WAS_UNSCHEDULABLE_MARK.forget(current.metadata.annotations))
             unschedulable = bool(current.spec.unschedulable)
             if unschedulable and (force or not admin_cordon):
                 patch["spec"] = {"unschedulable": None}
@@ -339,6 +353,8 @@ class NodeDrainer:
 
         def finish(changed: bool, unschedulable: bool, annotation: str | None, message: str) -> dict[str, t.Any]:
             after = {"unschedulable": unschedulable, "annotations": {WAS_UNSCHEDULABLE: annotation}}
+            if self.metadata_diff is not None:
+                before["metadata"], after["metadata"] = self.metadata_diff
             result.update(changed=changed, unschedulable=unschedulable, message=message,
                           diff={"before": before, "after": after},
                           duration_seconds=round(time.monotonic() - started, 3))

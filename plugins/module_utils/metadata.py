@@ -8,6 +8,7 @@ role has the node) are set over what an administrator had, which a mark of ours 
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.before_marks import (
     annotation_mark,
@@ -90,41 +91,94 @@ def plan_patch(current: dict[str, dict[str, str]], wanted: dict[str, dict[str, s
     return {kind: changes for kind, changes in patch.items() if changes}
 
 
+# The options of every module that sets node metadata (node_metadata, and node_drain in its cordon or uncordon patch);
+# documented in the doc fragment nodepatch.kube.node_metadata.
+METADATA_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = dict(
+    annotations=dict(type="dict", default={}),
+    labels=dict(type="dict", default={}),
+    held_annotations=dict(type="dict", default={}),
+    restored_annotations=dict(type="list", elements="str", default=[]),
+)
+
+
+@dataclass(frozen=True)
+class MetadataRequest:
+    """What a task asks of a node's metadata, checked before the node is read; ``patch_for`` plans it against the
+    node as read, so a patch built from it can go with another change of the node (a cordon) in one request."""
+
+    annotations: dict[str, str | None]
+    labels: dict[str, str | None]
+    held: dict[str, str]
+    restored: list[str]
+
+    @classmethod
+    def from_params(cls, params: t.Mapping[str, t.Any], target: str,
+                    reserved: t.Collection[str] = ()) -> MetadataRequest:
+        """From the module's options (METADATA_ARGUMENT_SPEC); raises NodepatchError naming what is wrong.
+        ``reserved``: annotations the calling module writes itself, which no option may name."""
+        annotations, held = params.get("annotations") or {}, params.get("held_annotations") or {}
+        restored = list(params.get("restored_annotations") or [])
+        problems = option_problems(annotations, held, restored)
+        taken = sorted(set(reserved) & ({*annotations, *held, *restored}))
+        if taken:
+            problems.append(f"{', '.join(taken)} is written by this module itself: leave it out of annotations, "
+                            "held_annotations and restored_annotations")
+        if problems:
+            raise NodepatchError("; ".join(problems), target=target, hint="nothing was changed")
+        request = cls(stringify(annotations), stringify(params.get("labels") or {}),
+                      {key: str(value) for key, value in stringify(held).items()}, restored)
+        try:
+            check_keys("annotations", request.annotations)
+            check_keys("held_annotations", request.held)
+            check_keys("restored_annotations", dict.fromkeys(request.restored))
+            check_keys("labels", request.labels, label_values=True)
+        except ValueError as error:
+            raise NodepatchError(str(error), target=target, hint="nothing was written") from None
+        return request
+
+    @property
+    def empty(self) -> bool:
+        return not (self.annotations or self.labels or self.held or self.restored)
+
+    @property
+    def reads_before_writing(self) -> bool:
+        """Whether the patch records what the node held: then it must carry the resourceVersion it was planned on."""
+        return bool(self.held or self.restored)
+
+    def managed(self) -> dict[str, set[str]]:
+        return {"annotations": set(self.annotations) | held_keys([*self.held, *self.restored]),
+                "labels": set(self.labels)}
+
+    def patch_for(self, current: dict[str, dict[str, str]]) -> dict[str, dict[str, str | None]]:
+        return plan_patch(current, {"annotations": self.annotations, "labels": self.labels}, self.held,
+                          self.restored)
+
+    def diff_between(self, current: dict[str, dict[str, str]],
+                     patch: dict[str, dict[str, str | None]]) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
+        """The managed keys before and after the patch, by kind."""
+        managed = self.managed()
+        before = {kind: {key: current[kind].get(key) for key in sorted(managed[kind])} for kind in KINDS}
+        return before, {kind: {**before[kind], **patch.get(kind, {})} for kind in KINDS}
+
+
 class MetadataChange(t.NamedTuple):
     changed: bool
     diff: DiffRecorder
     metadata: dict[str, dict[str, str]]  # every annotation and label of the node afterwards
 
 
-def set_node_metadata(client: KubeClient, name: str, annotations: dict[str, t.Any], labels: dict[str, t.Any],
-                      check_mode: bool = False, held_annotations: dict[str, t.Any] | None = None,
-                      restored_annotations: list[str] | None = None) -> MetadataChange:
+def set_node_metadata(client: KubeClient, name: str, request: MetadataRequest,
+                      check_mode: bool = False) -> MetadataChange:
     target = f"node/{name}"
-    restored = list(restored_annotations or [])
-    problems = option_problems(annotations, held_annotations or {}, restored)
-    if problems:
-        raise NodepatchError("; ".join(problems), target=target, hint="nothing was changed")
-    held = {key: str(value) for key, value in stringify(held_annotations or {}).items()}
-    wanted = {"annotations": stringify(annotations), "labels": stringify(labels)}
-    try:
-        check_keys("annotations", wanted["annotations"])
-        check_keys("held_annotations", held)
-        check_keys("restored_annotations", dict.fromkeys(restored))
-        check_keys("labels", wanted["labels"], label_values=True)
-    except ValueError as error:
-        raise NodepatchError(str(error), target=target, hint="nothing was written") from None
-    managed = {"annotations": set(wanted["annotations"]) | held_keys([*held, *restored]),
-               "labels": set(wanted["labels"])}
 
     def step() -> MetadataChange:
         node = client.call(client.get, NODES, name, target=target, action="read")
         current = metadata_of(node)
-        patch = plan_patch(current, wanted, held, restored)
-        before = {kind: {key: current[kind].get(key) for key in sorted(managed[kind])} for kind in KINDS}
-        diff = DiffRecorder.between(before, {kind: {**before[kind], **patch.get(kind, {})} for kind in KINDS})
+        patch = request.patch_for(current)
+        diff = DiffRecorder.between(*request.diff_between(current, patch))
         if patch and not check_mode:
             body: dict[str, t.Any] = dict(patch)
-            if held or restored:
+            if request.reads_before_writing:
                 # What the marks record must be what the node held when we read it: a write in between (an
                 # administrator's annotate) fails this patch with a conflict, and the step starts over.
                 body["resourceVersion"] = node.metadata.resource_version

@@ -31,11 +31,16 @@ description:
     V(uncordoned) then leaves an administrator's cordon alone unless O(force_uncordon=true), and removes the
     annotation. A cordoned node without the annotation counts as cordoned by an administrator.
   - Node patches carry the C(resourceVersion) that was read; a conflicting concurrent change re-reads and retries.
+  - O(annotations), O(labels), O(held_annotations) and O(restored_annotations) work as in
+    M(nodepatch.kube.node_metadata) and go in the same patch as the cordon (V(cordoned), V(drained)) or the uncordon
+    (V(uncordoned), also when an administrator's cordon is kept). So a node is never cordoned without the marks a
+    role sets with them, and one request does both. A drain refused before the cordon writes neither.
   - See the collection's C(docs/drain.md) for the differences to C(kubectl drain).
 author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.node_metadata
   - nodepatch.kube.attributes
 options:
   name:
@@ -103,7 +108,8 @@ attributes:
     details: Lists what would be evicted and writes nothing.
   diff_mode:
     support: full
-    details: Shows C(spec.unschedulable) and the C(nodepatch.kube/was-unschedulable) annotation before and after.
+    details: Shows C(spec.unschedulable), the C(nodepatch.kube/was-unschedulable) annotation and the annotations and
+      labels the metadata options manage, before and after.
   idempotent:
     support: full
     details: A drained node with nothing left to evict, or a cordoned or uncordoned node in that state, reports
@@ -122,6 +128,23 @@ EXAMPLES = r"""
   nodepatch.kube.node_drain:
     name: aks-nodepool1-12345678-vmss000000
     state: uncordoned
+
+- name: Cordon and drain, marking the node as kured does and keeping the autoscaler off it, in the cordon's patch
+  nodepatch.kube.node_drain:
+    name: aks-nodepool1-12345678-vmss000000
+    annotations:
+      weave.works/kured-reboot-in-progress: "2024-05-31T06:31:37Z"
+    held_annotations:
+      cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"
+
+- name: Uncordon, clearing the mark and giving the autoscaler's annotation back, in one patch
+  nodepatch.kube.node_drain:
+    name: aks-nodepool1-12345678-vmss000000
+    state: uncordoned
+    annotations:
+      weave.works/kured-reboot-in-progress: null
+    restored_annotations:
+      - cluster-autoscaler.kubernetes.io/scale-down-disabled
 """
 
 RETURN = r"""
@@ -187,9 +210,10 @@ message:
 """
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.diff import DiffRecorder
-from ansible_collections.nodepatch.kube.plugins.module_utils.drain import DrainOptions, NodeDrainer
+from ansible_collections.nodepatch.kube.plugins.module_utils.drain import WAS_UNSCHEDULABLE, DrainOptions, NodeDrainer
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import METADATA_ARGUMENT_SPEC, MetadataRequest
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 
 
@@ -209,6 +233,7 @@ def main() -> None:
             eviction_concurrency=dict(type="int", default=16),
             skip_wait_for_delete_timeout=dict(type="int", default=0),
             force_uncordon=dict(type="bool", default=False),
+            **METADATA_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
@@ -233,7 +258,8 @@ def main() -> None:
         concurrency=params["eviction_concurrency"])
     module.parallel_requests = params["eviction_concurrency"]
     try:
-        result = NodeDrainer(module.client, params["name"], check_mode=module.check_mode).ensure(
+        metadata = MetadataRequest.from_params(params, f"node/{params['name']}", reserved=[WAS_UNSCHEDULABLE])
+        result = NodeDrainer(module.client, params["name"], check_mode=module.check_mode, metadata=metadata).ensure(
             params["state"], options, force_uncordon=params["force_uncordon"])
     except NodepatchError as error:
         module.fail_from(error)

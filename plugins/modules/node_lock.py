@@ -108,6 +108,15 @@ options:
         before the reboot started.
       - By default it is read from the holder's Node (V(false) when the holder is not a node).
     type: bool
+  clear_node_annotations:
+    description:
+      - With O(state=released), annotations to remove from the Node named O(holder) right after the release (the
+        marks from which a re-run resumes a reboot until its lock is released), also when it held nothing and when
+        a stop keeps its place. A holder without a Node has none to remove.
+      - Saves a M(nodepatch.kube.node_metadata) task after each release; any other O(state) refuses it.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -218,6 +227,12 @@ stop:
       type: bool
   sample: {node: n3, phase: drain, reason: "PodDisruptionBudget web-pdb allows 0 disruptions",
            created: "2026-12-01T17:40:00.123456789Z", release_with_stop: true}
+node_annotations_cleared:
+  description: Which of O(clear_node_annotations) the holder's Node had, and so were removed (would be, in check mode).
+  returned: unless O(state=inspected); empty unless O(state=released)
+  type: list
+  elements: str
+  sample: [nodepatch.kube/boot-id-before]
 message:
   description: What happened, in a sentence (who holds the lock when it was not acquired).
   returned: always
@@ -231,6 +246,18 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 from ansible_collections.nodepatch.kube.plugins.module_utils.k8s_names import check_keys
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
 from ansible_collections.nodepatch.kube.plugins.module_utils.lock import LockSettings, RebootLock
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import MetadataRequest, set_node_metadata
+
+
+def clear_marks(module: KubeModule, holder: str, marks: MetadataRequest) -> dict[str, str]:
+    """Removes ``marks`` from the holder's Node; returns those it had, with their values."""
+    try:
+        change = set_node_metadata(module.client, holder, marks, module.check_mode)
+    except NodepatchError as error:
+        if error.is_not_found:
+            return {}
+        raise
+    return {key: value for key, value in change.diff.before["annotations"].items() if value is not None}
 
 
 def main() -> None:
@@ -252,6 +279,7 @@ def main() -> None:
             wait_sleep=dict(type="float", default=5),
             break_stale=dict(type="bool", default=False),
             metadata_unschedulable=dict(type="bool"),
+            clear_node_annotations=dict(type="list", elements="str", default=[]),
         ),
         required_if=[("state", state, ["holder"]) for state in ("acquired", "released", "inspected", "stopped")],
         supports_check_mode=True,
@@ -264,6 +292,9 @@ def main() -> None:
     if params["wait_timeout"] < 0 or params["wait_sleep"] <= 0:
         module.fail_json(msg=f"wait_timeout must be 0 or more and wait_sleep more than 0 (seconds), got "
                              f"{params['wait_timeout']} and {params['wait_sleep']}")
+    if params["clear_node_annotations"] and params["state"] != "released":
+        module.fail_json(msg=f"clear_node_annotations is for state=released only, not state={params['state']}: "
+                             "the marks go once the lock is given back")
     try:
         ttl = parse_duration(params["ttl"], "ttl")
         check_keys("annotation", {params["annotation"]: None})
@@ -272,12 +303,16 @@ def main() -> None:
     settings = LockSettings(params["backend"], params["namespace"], params["daemonset"], params["annotation"],
                             params["lease_name"], params["max_holders"], ttl, params["metadata_unschedulable"])
     holder = params["holder"]
+    cleared: dict[str, str] = {}
     try:
+        marks = MetadataRequest.from_params({"annotations": dict.fromkeys(params["clear_node_annotations"])},
+                                            f"node/{holder}")
         lock = RebootLock(module.client, settings, check_mode=module.check_mode)
         if params["state"] == "acquired":
             result = lock.acquire(holder, params["wait_timeout"], params["wait_sleep"], params["break_stale"])
         elif params["state"] == "released":
             result = lock.release(holder)
+            cleared = {} if marks.empty else clear_marks(module, holder, marks)
         elif params["state"] == "stopped":
             result = lock.stop(holder, params["stop_phase"], params["stop_reason"])
         elif params["state"] == "resumed":
@@ -293,8 +328,11 @@ def main() -> None:
     diff.set("holders", [entry["holder"] for entry in result.holders])
     if result.stop_before or result.stop:  # a roll-out's stop shows in the diff only where there is one
         diff.record("stop", result.stop_before, result.stop)
+    if cleared:
+        diff.record("node_annotations", cleared, dict.fromkeys(cleared))
     module.exit_json(
-        changed=result.changed,
+        node_annotations_cleared=sorted(cleared),
+        changed=result.changed or bool(cleared),
         acquired=result.acquired,
         holders=result.holders,
         stop=result.stop,

@@ -21,38 +21,13 @@ author:
   - nodepatch maintainers (@nodepatch)
 extends_documentation_fragment:
   - nodepatch.kube.kube
+  - nodepatch.kube.node_metadata
   - nodepatch.kube.attributes
 options:
   name:
     description: The node.
     type: str
     required: true
-  annotations:
-    description: Annotations to set; a null value removes the annotation.
-    type: dict
-    default: {}
-  labels:
-    description: Labels to set; a null value removes the label.
-    type: dict
-    default: {}
-  held_annotations:
-    description:
-      - Annotations to set while the node is in hand, keeping what each was before.
-      - What an annotation C(PREFIX/NAME) held (or that it was absent) is recorded in our annotation
-        C(nodepatch.kube/NAME-before), as JSON (C("false"), or C(null) for absent), in the same patch that sets it.
-      - A record already there is never overwritten, so a run after a crash keeps what the first run saw.
-      - A key may not be named in O(annotations) or O(restored_annotations) as well; two keys whose records would
-        share a name, and annotations of C(nodepatch.kube/) itself, are refused. A value may not be null.
-    type: dict
-    default: {}
-  restored_annotations:
-    description:
-      - Annotations held by O(held_annotations) (in this run or an earlier one) to put back as they were, removing
-        them when they were absent, and their records with them.
-      - An annotation without our record is left as it is, so naming one that was never held changes nothing.
-    type: list
-    elements: str
-    default: []
 attributes:
   check_mode:
     support: full
@@ -110,24 +85,25 @@ labels:
 
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
-from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import set_node_metadata
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import (
+    METADATA_ARGUMENT_SPEC,
+    MetadataRequest,
+    set_node_metadata,
+)
 
 
 def main() -> None:
     module = KubeModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            annotations=dict(type="dict", default={}),
-            labels=dict(type="dict", default={}),
-            held_annotations=dict(type="dict", default={}),
-            restored_annotations=dict(type="list", elements="str", default=[]),
+            **METADATA_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
-        change = set_node_metadata(module.client, params["name"], params["annotations"], params["labels"],
-                                   module.check_mode, params["held_annotations"], params["restored_annotations"])
+        request = MetadataRequest.from_params(params, f"node/{params['name']}")
+        change = set_node_metadata(module.client, params["name"], request, module.check_mode)
     except NodepatchError as error:
         module.fail_from(error)
     module.exit_json(changed=change.changed, diff=change.diff, **change.metadata)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from node_versions import NodeVersions
 
 if TYPE_CHECKING:
     from tests.integration.conftest import ModuleRunner, Testbed
@@ -368,6 +369,72 @@ def test_an_administrators_cordon_survives_drain_and_uncordon(
     forced = drain(run_module, testbed, pool.target, state="uncordoned", force_uncordon=True)
     assert forced["changed"] is True and forced["unschedulable"] is False
     assert not pool.node().spec.unschedulable
+
+
+SCALE_DOWN = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+MARKS = {"nodepatch.kube/boot-id-before": "boot-before", "weave.works/kured-reboot-in-progress": "2026-12-02T08:00:00Z"}
+
+
+def test_marks_go_in_the_cordons_patch_and_the_uncordon_clears_them_in_its_own(
+        pool: Pool, run_module: ModuleRunner, testbed: Testbed) -> None:
+    """What the role sends with the cordon and the uncordon: never a version of the node cordoned without the marks
+    (or marked and schedulable again), check mode writing nothing, the diff, a second run unchanged."""
+    pool.deployment("web", 1)
+    testbed.core_v1().patch_node(pool.target, {"metadata": {"annotations": {SCALE_DOWN: "false"}}})  # the admin's
+    mark = dict(annotations=MARKS, held_annotations={SCALE_DOWN: "true"}, labels={"nodepatch.test/rebooting": "yes"})
+    before = pool.node()
+
+    planned = drain(run_module, testbed, pool.target, check=True, diff=True, state="drained", **mark)
+    assert planned["changed"] is True and planned["diff"]["after"]["metadata"]["annotations"][SCALE_DOWN] == "true"
+    after_check = pool.node()
+    assert not after_check.spec.unschedulable, "check mode cordoned the node"
+    assert (after_check.metadata.annotations, after_check.metadata.labels) == (before.metadata.annotations,
+                                                                               before.metadata.labels)
+
+    with NodeVersions(testbed, pool.target) as seen:
+        drained = drain(run_module, testbed, pool.target, diff=True, state="drained", timeout=60, **mark)
+        assert not drained.get("failed"), drained
+        assert drained["diff"]["before"]["metadata"]["annotations"][SCALE_DOWN] == "false"
+        again = drain(run_module, testbed, pool.target, state="drained", timeout=60, **mark)
+        assert again["changed"] is False, again
+        unmark = dict(annotations=dict.fromkeys(MARKS), restored_annotations=[SCALE_DOWN],
+                      labels={"nodepatch.test/rebooting": None})
+        back = drain(run_module, testbed, pool.target, diff=True, state="uncordoned", **unmark)
+        assert back["changed"] is True and back["unschedulable"] is False, back
+        assert drain(run_module, testbed, pool.target, state="uncordoned", **unmark)["changed"] is False
+    cordoned = [v for v in seen.versions if v.unschedulable]
+    assert cordoned, "the watch saw no cordoned version"
+    for version_seen in seen.versions:
+        marked = version_seen.annotations.get("nodepatch.kube/boot-id-before") == "boot-before"
+        assert marked == version_seen.unschedulable, f"cordon and marks apart in one version: {version_seen}"
+        assert (version_seen.annotations.get(SCALE_DOWN) == "true") == marked, version_seen
+        assert (version_seen.labels.get("nodepatch.test/rebooting") == "yes") == marked, version_seen
+    after = pool.node().metadata.annotations or {}
+    assert after.get(SCALE_DOWN) == "false" and not set(MARKS) & set(after), after
+    assert not [key for key in after if key.startswith("nodepatch.kube/")], after
+
+
+def test_an_administrators_cordon_is_kept_while_the_uncordon_clears_the_marks(
+        pool: Pool, run_module: ModuleRunner, testbed: Testbed) -> None:
+    pool.set_cordon(pool.target, True)
+    assert not drain(run_module, testbed, pool.target, state="cordoned", annotations=MARKS).get("failed")
+    left = drain(run_module, testbed, pool.target, state="uncordoned", annotations=dict.fromkeys(MARKS))
+    assert left["unschedulable"] is True and "left cordoned" in left["message"], left
+    assert pool.node().spec.unschedulable is True
+    assert not set(MARKS) & set(pool.node().metadata.annotations or {})
+
+
+def test_metadata_options_are_refused_before_anything_is_written(
+        pool: Pool, run_module: ModuleRunner, testbed: Testbed) -> None:
+    own = drain(run_module, testbed, pool.target, state="drained", annotations={WAS_UNSCHEDULABLE: "false"})
+    assert own.get("failed") and "nodepatch.kube/was-unschedulable is written by this module itself" in own["msg"]
+    both = drain(run_module, testbed, pool.target, state="cordoned", held_annotations={SCALE_DOWN: "true"},
+                 restored_annotations=[SCALE_DOWN])
+    assert both.get("failed") and "held_annotations and restored_annotations both name" in both["msg"], both
+    bad = drain(run_module, testbed, pool.target, state="cordoned", labels={"nodepatch.test/x": "not valid!"})
+    assert bad.get("failed") and "labels" in bad["msg"], bad
+    node = pool.node()
+    assert not node.spec.unschedulable and WAS_UNSCHEDULABLE not in (node.metadata.annotations or {})
 
 
 def test_a_missing_node_fails_with_its_name(run_module: ModuleRunner, testbed: Testbed) -> None:

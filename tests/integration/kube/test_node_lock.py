@@ -324,3 +324,31 @@ def test_forbidden_names_the_missing_permission(bed: LockBed, testbed: Testbed) 
     assert f"cannot read the lock on daemonset {bed.namespace}/kured: HTTP 403 Forbidden" in result["msg"]
     assert f"may not get daemonsets (API group apps) in namespace {bed.namespace}" in result["msg"]
     assert token not in json.dumps(result)
+
+
+def test_release_clears_the_holders_resume_marks_once(bed: LockBed, testbed: Testbed) -> None:
+    node = testbed.nodes[0]
+    marks = {"nodepatch.kube/boot-id-before": "boot-before", "nodepatch.kube/reboot-requested": "1764662400"}
+    clear = list(marks)
+    testbed.core_v1().patch_node(node, {"metadata": {"annotations": marks}})
+    try:
+        refused = bed.lock(node, state="acquired", clear_node_annotations=clear)
+        assert refused.get("failed") and "clear_node_annotations is for state=released only" in refused["msg"]
+        assert bed.value() is None, "a refused call wrote the lock"
+        assert bed.lock(node)["acquired"]
+        planned = bed.lock(node, check=True, diff=True, state="released", clear_node_annotations=clear)
+        assert planned["changed"] and planned["node_annotations_cleared"] == sorted(clear), planned
+        assert planned["diff"]["after"]["node_annotations"] == dict.fromkeys(clear), planned["diff"]
+        assert set(marks) <= set(testbed.node(node).metadata.annotations or {}), "check mode cleared the marks"
+        assert bed.value() is not None, "check mode released the lock"
+
+        released = bed.lock(node, state="released", clear_node_annotations=clear)
+        assert released["changed"] and released["node_annotations_cleared"] == sorted(clear), released
+        assert bed.value() is None and not set(marks) & set(testbed.node(node).metadata.annotations or {})
+        again = bed.lock(node, state="released", clear_node_annotations=clear)
+        assert again["changed"] is False and again["node_annotations_cleared"] == [], again
+        # A holder without a Node (kured's nodeID of a node since deleted) has no marks to clear.
+        gone = bed.lock("np-no-such-node", state="released", clear_node_annotations=clear)
+        assert not gone.get("failed") and gone["changed"] is False, gone
+    finally:
+        testbed.core_v1().patch_node(node, {"metadata": {"annotations": dict.fromkeys(marks)}})

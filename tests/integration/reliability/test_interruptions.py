@@ -53,6 +53,7 @@ LOCK_NAMESPACE = "kube-system"
 REBOOT_DELAY = 2
 WAIT_REBOOT_DELAY = 6  # the case killed while node_info waits: the node must still be down when the kill lands
 WAIT_TASK = "Wait until the node is Ready with a new boot id"
+DRAIN_TASK = "Mark, cordon and drain the node"
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,10 @@ STEPS = [
     Case("after gate", "detect", "Record that the node waits for the reboot lock", resumes=False),
     Case("waiting for the lock", "lock", "Take the reboot lock, shared by at most safe_reboot_concurrency holders",
          event="runner_start", watch="lock-wait", resumes=False),
-    Case("after the lock is taken", "locked", "Annotate and label the node as rebooting", resumes=False),
-    Case("after mark", "locked", "Record that the drain starts"),
-    Case("mid-cordon", "drain", "Cordon and drain the node", event="runner_start", watch="cordoned"),
-    Case("mid-drain, evictions in flight", "drain", "Cordon and drain the node", event="runner_start",
+    Case("after the lock is taken", "locked", "Record that the drain starts", resumes=False),
+    # The marks go in the cordon's patch: after the mark is after the cordon.
+    Case("after mark and cordon (one patch)", "drain", DRAIN_TASK, event="runner_start", watch="cordoned"),
+    Case("mid-drain, evictions in flight", "drain", DRAIN_TASK, event="runner_start",
          watch="evicting"),
     Case("after the reboot command", "reboot", "Record that the node is expected back"),
     # Killed between the mark that says the command is sent and the command itself: the re-run gives the node what
@@ -93,23 +94,24 @@ STEPS = [
          ready_timeout=20),
     Case("while waiting for Ready", "wait", WAIT_TASK, event="runner_start",
          watch="down"),
-    Case("after uncordon", "back", "Clear the rebooting marks of the node"),
-    Case("before release", "uncordoned", "Release the reboot lock"),
+    Case("after uncordon and unmark (one patch)", "back", "Record that the node is schedulable again"),
+    Case("before release", "uncordoned", "Release the reboot lock and clear the marks a re-run would resume from"),
     Case("after release", "done", "Close the reboot record of the node", resumes=False, result="not-needed"),
 ]
 ADMIN = [
     Case("after the reboot command, admin-cordoned", "reboot", "Record that the node is expected back",
          admin_cordon=True),
-    Case("mid-drain, admin-cordoned", "drain", "Cordon and drain the node", event="runner_start",
+    Case("mid-drain, admin-cordoned", "drain", DRAIN_TASK, event="runner_start",
          watch="evicting", admin_cordon=True),
 ]
-# Every step under both signals, and both administrator cases: 29 cases, about 30 minutes of two cores, so only with
+# Every step under both signals, and both administrator cases: 26 cases, about 30 minutes of two cores, so only with
 # NODEPATCH_INTERRUPT_ALL=1 (`make test-interruptions`). The suite runs one step per phase, the signals alternating
 # from step to step, the kill between the reboot-requested mark and the command, and the administrator's cordon
 # once: 11 cases.
 ALL_CASES = ([(case, signal.SIGKILL) for case in STEPS + ADMIN] + [(case, signal.SIGTERM) for case in STEPS])
-SUITE_STEPS = ["after gate", "waiting for the lock", "after mark", "mid-drain, evictions in flight",
-               "after the reboot command", "while waiting for Ready", "after uncordon", "before release",
+SUITE_STEPS = ["after gate", "waiting for the lock", "after the lock is taken", "mid-drain, evictions in flight",
+               "after the reboot command", "while waiting for Ready", "after uncordon and unmark (one patch)",
+               "before release",
                "after release", "after the reboot-requested mark, before the command"]
 SUITE_CASES = ([(case, (signal.SIGKILL, signal.SIGTERM)[index % 2])
                 for index, case in enumerate(next(step for step in STEPS if step.name == name) for name in SUITE_STEPS)]

@@ -12,12 +12,12 @@ condition is not True, and "never set" is no version carrying it; nothing is sam
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from node_versions import NodeVersions
 
 if TYPE_CHECKING:
     from tests.integration.conftest import PlaybookRunner, Testbed
@@ -52,50 +52,6 @@ def reset(bed: Testbed, node: str) -> None:
     bed.wait_until(lambda: bed.node_ready(node), 60, f"{node} Ready")
 
 
-class NodeVersions:
-    """Every version of one node while the block runs: (Ready, annotations), from a watch."""
-
-    def __init__(self, bed: Testbed, node: str) -> None:
-        self.bed, self.node = bed, node
-        self.versions: list[tuple[bool, dict[str, str]]] = []
-        self._stop = threading.Event()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        from kubernetes import watch
-
-        core = self.bed.core_v1()
-        listed = core.list_node(field_selector=f"metadata.name={self.node}")
-        self._record(listed.items[0])
-        version = listed.metadata.resource_version
-        self._started.set()
-        while not self._stop.is_set():
-            stream = watch.Watch()
-            for event in stream.stream(core.list_node, field_selector=f"metadata.name={self.node}",
-                                       resource_version=version, timeout_seconds=1):
-                self._record(event["object"])
-                version = event["object"].metadata.resource_version
-
-    def _record(self, node: Any) -> None:
-        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
-        self.versions.append((ready, dict(node.metadata.annotations or {})))
-
-    def values(self, ready: bool | None = None) -> list[str | None]:
-        """The annotation's value in each version (of the Ready ones, or of the others, when asked)."""
-        return [annotations.get(SCALE_DOWN) for is_ready, annotations in self.versions
-                if ready is None or is_ready == ready]
-
-    def __enter__(self) -> NodeVersions:
-        self._thread.start()
-        assert self._started.wait(30), "the watch on the node did not start"
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
 def rollout(run_playbook: PlaybookRunner, bed: Testbed, node: str, tmp_path: Path, **extra: Any) -> Any:
     return run_playbook(PLAYBOOK, {
         "patch_and_reboot_hosts": node, "patch_and_reboot_patch": False, "safe_reboot_method": "command",
@@ -126,7 +82,7 @@ def test_a_rebooting_node_is_kept_from_scale_down_and_given_back_as_it_was(
         proc = rollout(run_playbook, bed, node, tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert bed.boot_id(node) != boot and result_of(tmp_path, node) == "rebooted"
-    down = seen.values(ready=False)
+    down = seen.values(SCALE_DOWN, ready=False)
     assert down and set(down) == {"true"}, f"while the node was down: {down}"
     after = annotations(bed, node)
     assert after.get(SCALE_DOWN) == admin_value and RECORD not in after, after
@@ -169,7 +125,7 @@ def test_a_failed_drain_leaves_no_scale_down_annotation_of_ours(
         bed.delete_namespace(namespace)
     assert proc.returncode != 0 and "guarded-pdb" in proc.stdout, proc.stdout[-4000:]
     assert bed.boot_id(node) == boot and result_of(tmp_path, node) == "failed"
-    held = [value for value in seen.values() if value is not None]
+    held = [value for value in seen.values(SCALE_DOWN) if value is not None]
     if disable_scale_down:
         assert held and set(held) == {"true"}, held
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 ROLE = Path(__file__).resolve().parents[3] / "roles" / "safe_reboot"
-UNDO_STEPS = {"uncordon", "unmark", "release"}
+UNDO_STEPS = {"uncordon", "release"}  # uncordon clears the marks in the same patch
 
 
 def phases_set_by_tasks() -> set[str]:

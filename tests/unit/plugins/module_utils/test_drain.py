@@ -23,6 +23,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.drain import (
     plan_pods,
 )
 from ansible_collections.nodepatch.kube.plugins.module_utils.errors import NodepatchError
+from ansible_collections.nodepatch.kube.plugins.module_utils.metadata import MetadataRequest
 from ansible_collections.nodepatch.kube.tests.unit.plugins.module_utils.fake_kube import FakeKube, refused
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
@@ -218,7 +219,7 @@ class FakeClient(FakeKube):
 
 
 def node(unschedulable: bool = False, annotations: dict[str, str] | None = None) -> t.Any:
-    return NS(metadata=NS(name="n1", annotations=dict(annotations or {}), resource_version="42"),
+    return NS(metadata=NS(name="n1", annotations=dict(annotations or {}), labels={}, resource_version="42"),
               spec=NS(unschedulable=unschedulable))
 
 
@@ -283,6 +284,46 @@ def test_a_conflict_re_reads_the_node_and_tries_again() -> None:
     client.patch_nodes = conflict_once  # type: ignore[method-assign]
     assert NodeDrainer(client, "n1").cordon() == (True, False)
     assert len(calls) == 2
+
+
+def marks(**params: t.Any) -> MetadataRequest:
+    return MetadataRequest.from_params(params, "node/n1", reserved=[WAS_UNSCHEDULABLE])
+
+
+def test_the_marks_go_in_the_cordons_patch() -> None:
+    client = FakeClient(node(annotations={"autoscaler/scale-down-disabled": "false"}))
+    request = marks(annotations={"nodepatch.kube/boot-id-before": "b1"}, labels={"rebooting": "yes"},
+                    held_annotations={"autoscaler/scale-down-disabled": "true"})
+    drainer = NodeDrainer(client, "n1", metadata=request)
+    assert drainer.cordon() == (True, False)
+    body, = client.patches
+    assert body["spec"] == {"unschedulable": True} and body["metadata"]["labels"] == {"rebooting": "yes"}
+    assert body["metadata"]["annotations"] == {WAS_UNSCHEDULABLE: "false", "nodepatch.kube/boot-id-before": "b1",
+                                               "autoscaler/scale-down-disabled": "true",
+                                               "nodepatch.kube/scale-down-disabled-before": '"false"'}
+    assert drainer.metadata_diff is not None and drainer.metadata_diff[1]["labels"] == {"rebooting": "yes"}
+
+
+def test_marks_alone_make_a_change_of_a_node_already_cordoned_by_us() -> None:
+    client = FakeClient(node(unschedulable=True, annotations={WAS_UNSCHEDULABLE: "false"}))
+    assert NodeDrainer(client, "n1", metadata=marks(annotations={"a/b": "c"})).cordon() == (True, False)
+    assert client.patches[0]["metadata"]["annotations"] == {"a/b": "c"} and "spec" not in client.patches[0]
+    client.patches.clear()
+    assert NodeDrainer(client, "n1", metadata=marks(annotations={"a/b": "c"})).cordon() == (False, False)
+    assert client.patches == []
+
+
+def test_the_uncordon_clears_the_marks_also_where_an_administrators_cordon_stays() -> None:
+    client = FakeClient(node(unschedulable=True, annotations={WAS_UNSCHEDULABLE: "true", "a/b": "c"}))
+    changed, _was, unschedulable, _message = NodeDrainer(client, "n1", metadata=marks(annotations={"a/b": None})).uncordon()
+    assert (changed, unschedulable) == (True, True)
+    assert client.patches[0]["metadata"]["annotations"] == {WAS_UNSCHEDULABLE: None, "a/b": None}
+
+
+def test_a_module_may_not_name_its_own_annotation_in_the_metadata_options() -> None:
+    with pytest.raises(NodepatchError) as failure:
+        marks(annotations={WAS_UNSCHEDULABLE: "false"})
+    assert "nodepatch.kube/was-unschedulable is written by this module itself" in failure.value.message
 
 
 def test_check_mode_cordon_writes_nothing() -> None:
