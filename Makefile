@@ -12,7 +12,7 @@ help:
 	@echo "make test               the whole test suite (sanity, units, lint, integration)"
 	@echo "make cluster-up NODES=5 start the local test cluster; make cluster-down stops it"
 	@echo "make bench              side-by-side benchmarks, printed as tables"
-	@echo "make test-interruptions every step of a node's reboot killed (SIGKILL, SIGTERM) and re-run: 27 cases"
+	@echo "make test-interruptions every step of a node's reboot killed (SIGKILL, SIGTERM) and re-run: 26 cases"
 
 venv: $(VENV)/.installed
 
