@@ -70,6 +70,11 @@ def list_nodes(client: KubeClient, names: t.Sequence[str] = (), label_selector: 
     return [node_facts(node) for node in chosen]
 
 
+def read_node(client: KubeClient, name: str) -> dict[str, t.Any]:
+    """One node's facts with one GET, where list_nodes would list the whole cluster to pick one."""
+    return node_facts(client.call(client.get, NODES, name, target=f"node/{name}", action="read"))
+
+
 def is_back(facts: t.Mapping[str, t.Any], old_boot_id: str | None) -> bool:
     return bool(facts["ready"]) and (not old_boot_id or (facts["boot_id"] or "") != old_boot_id)
 

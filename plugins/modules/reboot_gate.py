@@ -34,8 +34,15 @@ extends_documentation_fragment:
   - nodepatch.kube.attributes.info_module
 options:
   name:
-    description: The node; required with O(blocking_pod_selectors).
+    description: The node; required with O(blocking_pod_selectors) and O(read_node).
     type: str
+  read_node:
+    description:
+      - Also read the node O(name) (one GET) and return it as RV(node), the facts M(nodepatch.kube.node_info)
+        returns for a node, so a play that needs both makes one task of them.
+      - A node that cannot be read fails the task; it does not block.
+    type: bool
+    default: false
   reboot_days:
     description:
       - Days a reboot may happen - V(su), V(mo), V(tu), V(we), V(th), V(fr), V(sa), three-letter or full names (any
@@ -157,6 +164,12 @@ blocking_alerts:
   type: list
   elements: str
   sample: [KubeNodeNotReady]
+node:
+  description: The node's facts, as one element of M(nodepatch.kube.node_info)'s RV(nodepatch.kube.node_info#module:nodes).
+  returned: with O(read_node=true)
+  type: dict
+  sample: {name: aks-nodepool1-12345678-vmss000000, ready: true, unschedulable: false, was_unschedulable: false,
+           boot_id: 0e2f6c1a-5b7d-4c3e-9f1a-2b3c4d5e6f70, kernel_version: 5.15.0-1068-azure, annotations: {}}
 """
 
 import datetime
@@ -167,6 +180,7 @@ from ansible_collections.nodepatch.kube.plugins.module_utils.errors import Nodep
 from ansible_collections.nodepatch.kube.plugins.module_utils.gate import AlertFilter, blocking_pods, evaluate_gate, prometheus_alerts
 from ansible_collections.nodepatch.kube.plugins.module_utils.http_url import check_http_url
 from ansible_collections.nodepatch.kube.plugins.module_utils.kube_module import KubeModule
+from ansible_collections.nodepatch.kube.plugins.module_utils.nodes import read_node
 from ansible_collections.nodepatch.kube.plugins.module_utils.selectors import check_selector
 from ansible_collections.nodepatch.kube.plugins.module_utils.window import ALL_DAYS, DAYS_MATCH, RebootWindow
 
@@ -188,13 +202,15 @@ def main() -> None:
             alert_label_matchers=dict(type="dict"),
             prometheus_validate_certs=dict(type="bool", default=True),
             prometheus_timeout=dict(type="int", default=10),
+            read_node=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     module.require_at_least(prometheus_timeout=1)
     params = module.params
-    if params["blocking_pod_selectors"] and not params["name"]:
-        module.fail_json(msg="blocking_pod_selectors needs name: the node whose pods to check")
+    for option in ("blocking_pod_selectors", "read_node"):
+        if params[option] and not params["name"]:
+            module.fail_json(msg=f"{option} needs name: the node whose pods to check, or to read")
     try:
         window = RebootWindow.parse(params["reboot_days"], params["start_time"], params["end_time"],
                                     params["time_zone"], params["reboot_days_match"])
@@ -207,10 +223,13 @@ def main() -> None:
     except ValueError as error:
         module.fail_json(msg=str(error))
     client = None
-    if params["blocking_pod_selectors"]:
+    node = {}
+    if params["blocking_pod_selectors"] or params["read_node"]:
         # A connection that cannot be set up (kubeconfig, context, files) is bad input, not a blocker: fail now.
         try:
             client = module.client
+            if params["read_node"]:
+                node = {"node": read_node(client, params["name"])}
         except NodepatchError as error:
             module.fail_from(error)
 
@@ -227,7 +246,7 @@ def main() -> None:
     result = evaluate_gate(datetime.datetime.now(datetime.timezone.utc), window,
                            pods_check if params["blocking_pod_selectors"] else None,
                            alerts_check if params["prometheus_url"] else None)
-    module.exit_json(changed=False, **result.as_dict())
+    module.exit_json(changed=False, **result.as_dict(), **node)
 
 
 if __name__ == "__main__":

@@ -156,3 +156,21 @@ def test_invalid_options_fail_before_asking_anything(run_module: ModuleRunner, t
         result = run_module("reboot_gate", {"kubeconfig": testbed.kubeconfig, "name": testbed.nodes[0], **args})
         assert result.get("failed"), (args, result)
         assert words in result["msg"]
+
+
+def test_read_node_returns_the_node_as_node_info_does_in_the_same_run(run_module: ModuleRunner,
+                                                                      testbed: Testbed) -> None:
+    node = testbed.nodes[0]
+    result = gate(run_module, testbed, read_node=True, start_time="0:00", end_time="23:59:59")
+    listed = run_module("node_info", {"kubeconfig": testbed.kubeconfig, "names": [node], "lock_backend": "none"})
+    assert not listed.get("failed"), listed
+    # Read a moment apart; the facts leave out the heartbeats, so they are the same.
+    assert result["node"] == listed["nodes"][0], (result["node"], listed["nodes"][0])
+    assert result["node"]["boot_id"] == testbed.boot_id(node) and result["blocked"] is False
+    assert "node" not in gate(run_module, testbed)
+
+    missing = run_module("reboot_gate", {"kubeconfig": testbed.kubeconfig, "name": "np-gate-no-such-node",
+                                         "read_node": True})
+    assert missing.get("failed") and "node/np-gate-no-such-node" in missing["msg"], missing
+    nameless = run_module("reboot_gate", {"kubeconfig": testbed.kubeconfig, "read_node": True})
+    assert nameless.get("failed") and "read_node needs name" in nameless["msg"], nameless
