@@ -39,7 +39,7 @@ options:
   read_node:
     description:
       - Also read the node O(name) (one GET) and return it as RV(node), the facts M(nodepatch.kube.node_info)
-        returns for a node, so a play that needs both makes one task of them.
+        returns for a node but its lock holding, so a play that needs both makes one task of them.
       - A node that cannot be read fails the task; it does not block.
     type: bool
     default: false
@@ -165,7 +165,7 @@ blocking_alerts:
   elements: str
   sample: [KubeNodeNotReady]
 node:
-  description: The node's facts, as one element of M(nodepatch.kube.node_info)'s RV(nodepatch.kube.node_info#module:nodes).
+  description: The node's facts, as one element of M(nodepatch.kube.node_info)'s RV(nodepatch.kube.node_info#module:nodes), without C(lock_holder).
   returned: with O(read_node=true)
   type: dict
   sample: {name: aks-nodepool1-12345678-vmss000000, ready: true, unschedulable: false, was_unschedulable: false,
