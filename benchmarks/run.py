@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
     testbed = Testbed(args.testbed_dir)
     was_up = testbed.load()
     size_before = len(testbed.info["nodes"]) if was_up else 0
-    collections_root = staged_collections_root()
+    collections_root = lock.module_utils_root(args.work) if args.only == "lock" else staged_collections_root()
     result: dict[str, Any] = {
         "started_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "mode": "smoke" if args.smoke else "full",
@@ -167,6 +167,9 @@ def main(argv: list[str]) -> int:
             tables.append("### Lock contention\n\n" + lock.render(result["lock"]))
             print(tables[-1] + "\n", flush=True)
             save(args, result, tables)
+        elif args.smoke and args.only is None:
+            log("lock contention: not in --smoke (10,000 rounds and real kured peers take 12-15 min; "
+                "benchmarks/run.sh --only lock)")
         if args.only in (None, "partial"):
             for nodes, needing, concurrency in args.partial:
                 testbed.ensure(nodes)

@@ -1,7 +1,8 @@
 # Copyright (c) nodepatch.kube contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Real kured processes as peers in the integration tests, through `tests/testbed/testbed kured` (kured.py).
+"""Real kured processes as peers in the integration tests and benchmarks/lock.py, through `tests/testbed/testbed kured`
+(kured.py).
 
 kured's first lock check comes 30-90 s after each start (a one-minute ticker with a random start, whatever
 --period is) and after each simulated reboot, since its supervisor restarts it then. So the session shares a
@@ -28,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 TESTBED_CLI = REPO / "tests" / "testbed" / "testbed"
 NO_KURED = 3  # `testbed kured start` exit code: no kured binary and no source to build one from
+REFUSED = "Lock already held"  # kured's log line when it asked for a place and found the lock full
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,10 @@ class KuredPeers:
         except OSError:
             return "(no log)"
 
+    def refusals(self, node: str, offset: int) -> int:
+        """How often kured found the lock full since `offset` of its log."""
+        return self.since(node, offset).count(REFUSED)
+
     def wait_log(self, node: str, pattern: str, offset: int, timeout: float, count: int = 1) -> list[str]:
         """Waits until kured's log has `count` lines matching `pattern` after `offset`; returns them."""
         regex = re.compile(pattern)
@@ -166,6 +170,8 @@ class KuredPeers:
 def require_kured(peers: KuredPeers, groups: tuple[str, ...], optional: bool = False) -> KuredPeers | None:
     """The peers of these groups, running their period. Without kured: skips, or returns None if `optional`;
     under CI=true it fails either way."""
+    import pytest  # here, not at the top: benchmarks/lock.py runs KuredPeers without pytest
+
     if peers.error is None:
         try:
             peers.ensure(*(GROUPS[name] for name in groups))
