@@ -168,7 +168,7 @@ def main(argv: list[str]) -> int:
             print(tables[-1] + "\n", flush=True)
             save(args, result, tables)
         elif args.smoke and args.only is None:
-            log("lock contention: not in --smoke (10,000 rounds and real kured peers take 12-15 min; "
+            log("lock contention: not in --smoke (10,400 rounds beside real kured peers take 15-30 min; "
                 "benchmarks/run.sh --only lock)")
         if args.only in (None, "partial"):
             for nodes, needing, concurrency in args.partial:
