@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from kured_peers import MULTI2, SINGLE, Group, KuredPeers, require_kured
+from kured_peers import MULTI2, REFUSED, SINGLE, Group, KuredPeers, require_kured
 
 if TYPE_CHECKING:
     from tests.integration.conftest import ModuleRunner, PlaybookRunner, Testbed
@@ -309,7 +309,7 @@ def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], na
         play = threading.Thread(target=lambda: result.update(
             proc=bed.rollout(ours, namespace, group.concurrency, name, output)), daemon=True)
         play.start()
-        bed.peers.wait_log(kured, "Lock already held", offset, timeout=KURED_CYCLE)
+        bed.peers.wait_log(kured, REFUSED, offset, timeout=KURED_CYCLE)
         bed.testbed.wait_until(lambda: "Take the reboot lock" in output.read_text()
                                or not play.is_alive(), KURED_CYCLE, "our roll-out to ask for the lock")
         time.sleep(2)  # the lock task's module is past its start-up and polling
@@ -342,7 +342,7 @@ def mixed(bed: Bed, group: Group, ours: list[str], admin_cordoned: list[str], na
         "watch_error": repr(watcher.error) if watcher.error else None,
         # After the freeze: kured refused because ours held the places, or ours, asking since before the thaw,
         # got a place only after kured gave its own back.
-        "kured_refused": kured_log.count("Lock already held"),
+        "kured_refused": kured_log.count(REFUSED),
         "ours_waited": bool(kured_came and kured_left and any(
             moment and kured_came < moment and moment >= kured_left for moment in acquired.values())),
         "ours_seconds": round(ours_seconds, 1), "wall_seconds": round(wall, 1),
