@@ -27,6 +27,7 @@ import sys
 import traceback
 import typing as t
 
+from ansible import constants as C
 from ansible.module_utils import basic
 from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -79,11 +80,12 @@ class InProcessModuleAction(ActionBase):
             return "async"
         if self._play_context.become:
             return "become"
-        interpreter = target_vars.get("ansible_python_interpreter")
-        if interpreter is not None:
-            interpreter = str(self._templar.template(interpreter))
-            if not same_python(interpreter, sys.executable):
-                return f"ansible_python_interpreter {interpreter} is not the controller's {sys.executable}"
+        # Interpreter discovery (auto, the default) would pick some Python on the controller; this one has
+        # ansible-core, and so the collection's requirements wherever Ansible itself was installed with them.
+        interpreter = str(self._templar.template(target_vars.get(
+            "ansible_python_interpreter", C.config.get_config_value("INTERPRETER_PYTHON", variables=target_vars))))
+        if not interpreter.startswith("auto") and not same_python(interpreter, sys.executable):
+            return f"the interpreter {interpreter} is not the controller's {sys.executable}"
         return ""
 
     def _run_in_worker(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
