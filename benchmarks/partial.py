@@ -92,20 +92,27 @@ class PartialBench(RolloutBench):
                 "rows": rows}
 
 
+def ours(row: dict[str, Any]) -> Any:
+    """The collection's own requests from the audit log (common.our_requests); – where the log had none."""
+    total = (row["requests"].get("ours") or {}).get("total")
+    return "–" if total is None else total
+
+
 def render(result: dict[str, Any]) -> str:
     head = (f"{result['nodes']} nodes, {result['needing']} need a reboot, concurrency {result['concurrency']}, "
             f"simulated reboot {result['reboot_delay_s']:g} s; ideal = detection pass at 5 forks + "
             f"ceil({result['needing']} / {result['concurrency']}) × (drain {result['reference']['drain_s']} + reboot "
             f"{result['reference']['reboot_s']} + ready {result['reference']['ready_s']}) s\n\n")
     text = head + table(
-        ["playbook", "rebooted", "reported nodes", "wall s", "ideal s", "wall / ideal", "API requests (tool)",
-         "load avg 1m (before, after)"],
+        ["playbook", "rebooted", "reported nodes", "wall s", "ideal s", "wall / ideal", "our API requests (audit log)",
+         "API requests (tool, estimated)", "load avg 1m (before, after)"],
         [[row["name"], f"{row['rebooted']}/{result['needing']}", row["reported"], row["wall_s"], row["ideal_s"],
-          row["ratio_to_ideal"], row["requests"]["client"], " / ".join(map(str, row["load_average_1m"]))]
+          row["ratio_to_ideal"], ours(row), row["requests"]["client"], " / ".join(map(str, row["load_average_1m"]))]
          for row in result["rows"]])
     text += "\n\nDetection pass alone (no node needs a reboot; the whole playbook's wall time):\n\n"
-    text += table(["forks", "wall s", "s per node", "API requests (tool)", "load avg 1m (before, after)"],
-                  [[row["forks"], row["wall_s"], row["per_node_s"], row["requests"]["client"],
+    text += table(["forks", "wall s", "s per node", "our API requests (audit log)", "API requests (tool, estimated)",
+                   "load avg 1m (before, after)"],
+                  [[row["forks"], row["wall_s"], row["per_node_s"], ours(row), row["requests"]["client"],
                     " / ".join(map(str, row["load_average_1m"]))] for row in result["detection_passes"]])
     failed = [row for row in result["rows"] + result["detection_passes"] if not row["ok"]]
     if failed:

@@ -138,6 +138,7 @@ class RolloutBench:
             "requests": requests,
             "requests_per_rebooted_node": round(requests["client"] / rebooted, 1) if rebooted else None,
             "cluster_requests_per_rebooted_node": round(requests["net"] / rebooted, 1) if rebooted else None,
+            "our_requests_per_rebooted_node": per_node_counts(requests["ours"], rebooted),
             "phases_median_s": phases(report),
             "log": str(run_dir / "ansible-playbook.log"),
             "error": None if ok else (proc.stdout + proc.stderr).strip()[-1500:],
@@ -318,6 +319,19 @@ def kured_cells(row: dict[str, Any]) -> list[Any]:
             f"{default['mean_s'] / 60:.0f} min (p90 {default['p90_s'] / 60:.0f} min)"]
 
 
+def per_node_counts(ours: dict[str, Any], rebooted: int) -> dict[str, Any] | None:
+    """The collection's own requests (audit log, common.our_requests) per rebooted node, in all and by module."""
+    if not rebooted or ours.get("total") is None:
+        return None
+    return {"total": round(ours["total"] / rebooted, 1),
+            "by_agent": {agent: round(count / rebooted, 1) for agent, count in ours["by_agent"].items()},
+            "by_call": {call: round(count / rebooted, 1) for call, count in ours["by_call"].items()}}
+
+
+def our_cell(row: dict[str, Any]) -> Any:
+    return (row.get("our_requests_per_rebooted_node") or {}).get("total", "–")
+
+
 def render(results: list[dict[str, Any]]) -> str:
     rows = []
     for result in results:
@@ -325,10 +339,11 @@ def render(results: list[dict[str, Any]]) -> str:
             rows.append([row["nodes"], row["concurrency"], f"{row['rebooted']}/{row['nodes']}", row["wall_s"],
                          row["ideal_s"], row["overhead_per_node_s"], f"{row['overhead_ratio'] * 100:.0f} %",
                          (row.get("floor") or {}).get("per_node_s", "–"), row.get("load_average_1m", "–"),
-                         row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"],
+                         our_cell(row), row["requests_per_rebooted_node"], row["cluster_requests_per_rebooted_node"],
                          *kured_cells(row)])
     text = table(["nodes", "concurrency", "rebooted", "wall s", "ideal s", "overhead s/node", "overhead ratio",
-                  "floor s/node (ping shape)", "load avg 1m", "API requests/node (tool)", "API requests/node (cluster)",
+                  "floor s/node (ping shape)", "load avg 1m", "our API requests/node (audit log)",
+                  "API requests/node (tool, estimated)", "API requests/node (cluster)",
                   f"kured wall s (--period {KURED_PERIOD_S:g}s)", "kured API requests/node", "kured at --period 1h (computed)"], rows)
     kured_rows = [[row["nodes"], row["concurrency"], row["kured"]["rebooted"], row["kured"]["hold_median_s"],
                    row["kured"]["refused"], row["kured"]["cluster_requests_per_rebooted_node"],
@@ -350,6 +365,15 @@ def render(results: list[dict[str, Any]]) -> str:
                   for result in results for row in result["rows"]]
     text += "\n\nMedian seconds per phase of a rebooted node (from the roll-out report's timeline):\n\n"
     text += table(["nodes", "concurrency", *names], phase_rows)
+    counted = [row for result in results for row in result["rows"] if row.get("our_requests_per_rebooted_node")]
+    agents = sorted({agent for row in counted for agent in row["our_requests_per_rebooted_node"]["by_agent"]})
+    if counted:
+        text += ("\n\nOur API requests per rebooted node by the module that made them (the audit log's User-Agent; "
+                 "the check pass's included):\n\n")
+        text += table(["nodes", "concurrency", *agents, "all"],
+                      [[row["nodes"], row["concurrency"],
+                        *(row["our_requests_per_rebooted_node"]["by_agent"].get(agent, 0) for agent in agents),
+                        row["our_requests_per_rebooted_node"]["total"]] for row in counted])
     refs = [f"- {r['nodes']} nodes: drain {r['reference']['drain_s']} s (kubectl drain of one node), reboot "
             f"{r['reference']['reboot_s']} s (simulated, fixed), ready {r['reference']['ready_s']} s"
             for r in results]
