@@ -141,4 +141,3 @@ def action_for(module_name: str) -> type[InProcessModuleAction]:
     process, is what lets every worker start with it imported."""
     code = importlib.import_module(f"ansible_collections.nodepatch.kube.plugins.modules.{module_name}")
     return type("ActionModule", (InProcessModuleAction,), {"module_name": module_name, "module_code": code})
-
