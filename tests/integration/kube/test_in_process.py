@@ -80,7 +80,7 @@ def test_both_ways_give_the_same_results(testbed, run_playbook, tmp_path, node) 
     outcomes = run_both_ways(testbed, run_playbook, tmp_path, node)
     worker, worker_log = outcomes["worker"]
     process, process_log = outcomes["process"]
-    assert "node_metadata: runs in the task's worker" in worker_log
+    assert "node_metadata: ran in the task's worker" in worker_log
     assert "node_metadata: runs as its own process (nodepatch_kube_in_process is false)" in process_log
     assert "runs as its own process" not in worker_log, "every task of the first run was meant for the worker"
 
