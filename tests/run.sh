@@ -209,6 +209,7 @@ MINIMUM_SLICE=(
   tests/integration/node_access/test_node_access.py::test_modules_run_unchanged_on_the_nodes_host_and_exit_codes_come_back
   tests/integration/node_access/test_node_access.py::test_without_pods_exec_the_error_names_it_and_nothing_is_cordoned_or_locked
   tests/integration/node_access/test_node_access.py::test_the_whole_rollout_patches_and_reboots_through_the_api_only
+  tests/integration/kube/test_in_process.py
   tests/integration/aks/test_aks_upgrade_channel.py
 )
 # With the integration stage in the same run, the slice is one more group of its queue, on a shard's test bed

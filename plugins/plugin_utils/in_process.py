@@ -31,7 +31,6 @@ import typing as t
 
 from ansible import constants as C
 from ansible.module_utils import basic
-from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -41,6 +40,24 @@ display = Display()
 
 # What AnsiballZ uses for a module that declares no profile of its own: ours declare none.
 SERIALIZATION_PROFILE = "legacy"
+
+try:  # ansible-core 2.19 and later: serialization profiles
+    from ansible.module_utils.common.json import Direction, get_module_encoder
+except ImportError:  # 2.17 and 2.18 encode a module's arguments with this, vaulted values as their plain text
+    from ansible.module_utils.common.json import AnsibleJSONEncoder
+
+    def encoded_module_args(module_args: dict[str, t.Any]) -> bytes:
+        return json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=AnsibleJSONEncoder, vault_to_text=True).encode()
+
+    def parsed_result(action: ActionBase, returned: dict[str, t.Any]) -> dict[str, t.Any]:
+        return action._parse_returned_data(returned)  # pylint: disable=no-value-for-parameter
+else:
+    def encoded_module_args(module_args: dict[str, t.Any]) -> bytes:
+        encoder = get_module_encoder(SERIALIZATION_PROFILE, Direction.CONTROLLER_TO_MODULE)
+        return json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder).encode()
+
+    def parsed_result(action: ActionBase, returned: dict[str, t.Any]) -> dict[str, t.Any]:
+        return action._parse_returned_data(returned, SERIALIZATION_PROFILE)
 OPT_OUT_VARIABLE = "nodepatch_kube_in_process"
 COLLECTION_PREFIX = "nodepatch.kube."
 
@@ -98,7 +115,7 @@ class InProcessModuleAction(ActionBase):
         environment: dict[str, t.Any] = {}
         self._compute_environment_string(environment)
         stdout, rc = run_module_main(self.module_code.main, module_args, environment)
-        data = self._parse_returned_data({"stdout": stdout, "stderr": "", "rc": rc}, SERIALIZATION_PROFILE)
+        data = parsed_result(self, {"stdout": stdout, "stderr": "", "rc": rc})
         remove_internal_keys(data)
         return data
 
@@ -120,9 +137,8 @@ def run_module_main(main: t.Callable[[], t.Any], module_args: dict[str, t.Any],
     """Run a module's main() on the given arguments; return what it would have printed and its exit code. Meant
     for a process that ends after it (a task's worker): the environment is set for good."""
     os.environ.update({key: str(value) for key, value in environment.items()})
-    encoder = get_module_encoder(SERIALIZATION_PROFILE, Direction.CONTROLLER_TO_MODULE)
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": module_args}, cls=encoder).encode()
-    basic._ANSIBLE_PROFILE = SERIALIZATION_PROFILE
+    basic._ANSIBLE_ARGS = encoded_module_args(module_args)
+    basic._ANSIBLE_PROFILE = SERIALIZATION_PROFILE  # read by 2.19 and later, unused before
     printed = io.StringIO()
     rc = 0
     try:
