@@ -348,7 +348,7 @@ class NodeDrainer:
         node = self.read_node()
         before = {"unschedulable": bool(node.spec.unschedulable),
                   "annotations": {WAS_UNSCHEDULABLE: (node.metadata.annotations or {}).get(WAS_UNSCHEDULABLE)}}
-        result: dict[str, t.Any] = {"evicted": [], "deleted": [], "terminating": [], "skipped": [],
+        result: dict[str, t.Any] = {"evicted": [], "deleted": [], "terminating": [], "left_on_node": [],
                                     "blocking_pdbs": [], "warnings": [], "was_unschedulable": False}
 
         def finish(changed: bool, unschedulable: bool, annotation: str | None, message: str) -> dict[str, t.Any]:
@@ -367,7 +367,7 @@ class NodeDrainer:
         plan = self.plan(options) if state == "drained" else None
         if plan is not None and plan.refused:
             # Before the cordon: a drain that cannot succeed changes nothing.
-            result["skipped"] = plan.skipped
+            result["left_on_node"] = plan.skipped
             raise NodepatchError(refusal_message(self.node, plan.refused), target=self.target,
                                  hint="nothing was cordoned or evicted",
                                  details={**result, "refused": plan.refused})
@@ -379,11 +379,11 @@ class NodeDrainer:
             # Pods scheduled between the listing and the cordon are drained too.
             plan = self.plan(options)
             if plan.refused:
-                result["skipped"] = plan.skipped
+                result["left_on_node"] = plan.skipped
                 raise NodepatchError(refusal_message(self.node, plan.refused), target=self.target,
                                      hint="the node is now cordoned, nothing was evicted; uncordon it or set the "
                                           "options named", details={**result, "refused": plan.refused})
-        result["skipped"] = plan.skipped
+        result["left_on_node"] = plan.skipped
         result["warnings"] = plan.warnings
         result["terminating"] = [pod_ref(pod) for pod in plan.wait]
         try:

@@ -164,8 +164,10 @@ terminating:
   returned: always
   type: list
   elements: str
-skipped:
-  description: Pods left on the node, each with the reason.
+left_on_node:
+  description:
+    - Pods left on the node, each with the reason (DaemonSet pods, mirror pods of static pods).
+    - Called C(skipped) in 0.1.0, the key by which Ansible marks a whole task as skipped.
   returned: always
   type: list
   elements: dict

@@ -403,5 +403,5 @@ def test_a_drained_node_with_nothing_left_is_unchanged() -> None:
                         pods=[pod("kured", kind="DaemonSet", namespace="kube-system")])
     result = NodeDrainer(client, "n1").ensure("drained", DrainOptions())
     assert result["changed"] is False
-    assert result["skipped"][0]["pod"] == "kube-system/kured"
+    assert result["left_on_node"][0]["pod"] == "kube-system/kured"
     assert result["diff"]["before"] == result["diff"]["after"]
