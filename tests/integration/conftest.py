@@ -253,13 +253,18 @@ class Testbed:
     def lock_holders(self, namespace: str = "kube-system", daemonset: str = "kured",
                      annotation: str = "weave.works/kured-node-lock") -> list[str]:
         """The node IDs in kured's lock annotation, single or multi form, as the API server has it now."""
+        return [entry["nodeID"] for entry in self.lock_entries(namespace, daemonset, annotation)]
+
+    def lock_entries(self, namespace: str = "kube-system", daemonset: str = "kured",
+                     annotation: str = "weave.works/kured-node-lock") -> list[dict[str, Any]]:
+        """The entries of kured's lock annotation (nodeID, metadata, created, TTL), single or multi form."""
         raw = (self.apps_v1().read_namespaced_daemon_set(daemonset, namespace).metadata.annotations or {}).get(annotation)
         if not raw:
             return []
         value = json.loads(raw)
         if "locks" in value:
-            return [entry["nodeID"] for entry in value["locks"] or []]
-        return [value["nodeID"]] if value.get("nodeID") else []
+            return list(value["locks"] or [])
+        return [value] if value.get("nodeID") else []
 
     def create_namespace(self, prefix: str = "np-test") -> str:
         """A fresh namespace, returned once its `default` ServiceAccount exists (pods are refused before)."""

@@ -203,13 +203,31 @@ def test_exactly_the_nodes_that_need_it_reboot_never_more_than_the_concurrency(
 
 
 def test_a_node_an_administrator_cordoned_is_rebooted_and_stays_cordoned(cluster, run_playbook, tmp_path) -> None:
-    admin_cordoned = cluster.nodes[0]
+    admin_cordoned, schedulable = cluster.nodes[:2]
     cluster.core_v1().patch_node(admin_cordoned, {"spec": {"unschedulable": True}})
-    cluster.sentinel(admin_cordoned)
-    before = cluster.boot_id(admin_cordoned)
-    proc = run_rollout(run_playbook, cluster, tmp_path)
+    for name in (admin_cordoned, schedulable):
+        cluster.sentinel(name)
+    before = boot_ids(cluster)
+    recorded: dict[str, set[bool]] = {}
+    stop = threading.Event()
+
+    def sample_lock_entries() -> None:
+        while not stop.wait(0.05):
+            for entry in cluster.lock_entries():
+                recorded.setdefault(entry["nodeID"], set()).add(entry["metadata"]["unschedulable"])
+
+    sampler = threading.Thread(target=sample_lock_entries, daemon=True)
+    sampler.start()
+    try:
+        proc = run_rollout(run_playbook, cluster, tmp_path)
+    finally:
+        stop.set()
+        sampler.join(5)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert cluster.boot_id(admin_cordoned) != before
+    after = boot_ids(cluster)
+    assert after[admin_cordoned] != before[admin_cordoned] and after[schedulable] != before[schedulable]
+    # As kured records it: whether the node was cordoned before the reboot, not the roll-out's own cordon.
+    assert recorded == {admin_cordoned: {True}, schedulable: {False}}, recorded
     assert_cluster_settled(cluster, cordoned=frozenset({admin_cordoned}))
 
 
