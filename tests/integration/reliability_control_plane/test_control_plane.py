@@ -250,9 +250,10 @@ def test_kube_apiserver_killed_mid_drain_leaves_a_drain_a_rerun_finishes(bed: Te
 class Fault:
     """A component of the control plane SIGKILLed at a moment of a roll-out and started again.
 
-    `moment`: locked (the first node took the lock), evicting (the drain evicted one of two pods and waits on the
-    budget for the other), down (the node is down after its reboot command). `while_down`: a state waited for
-    before the component starts again (pending: an evicted pod's replacement waits, unscheduled)."""
+    `moment`: started (as the roll-out starts), locked (the first node took the lock), evicting (the drain evicted
+    one of two pods and waits on the budget for the other), down (the node is down after its reboot command).
+    `while_down`: a state waited for before the component starts again (pending: an evicted pod's replacement
+    waits, unscheduled)."""
 
     component: str
     moment: str
@@ -274,10 +275,11 @@ RESTARTS = [
     # The controller manager recreates the evicted pod (ReplicaSet) and recounts the budget (disruption): the
     # drain's retried eviction of the second pod can only succeed once it is back.
     Restart((Fault("kube-controller-manager", "evicting"),)),
-    # The scheduler is killed as the lock is taken, so the first eviction's replacement is certainly left
-    # unscheduled, and started again while it is. kwok makes nodes Ready and keeps their leases; it is killed while
-    # the node is down (the test bed brings the node back through the API).
-    Restart((Fault("kube-scheduler", "locked", while_down="pending"), Fault("kwok", "down")), reboot_delay=6),
+    # The scheduler is killed as the roll-out starts, so the first eviction's replacement is certainly left
+    # unscheduled, and started again while it is. (Killed once the lock was taken, it lost the race to a drain
+    # that evicts 0.3 s later.) kwok makes nodes Ready and keeps their leases; it is killed while the node is down
+    # (the test bed brings the node back through the API).
+    Restart((Fault("kube-scheduler", "started", while_down="pending"), Fault("kwok", "down")), reboot_delay=6),
 ]
 APP_LABEL = "nodepatch.test/restart-app"
 
@@ -311,6 +313,8 @@ def app_pods(bed: Testbed, namespace: str) -> list[Any]:
 
 
 def reached(bed: Testbed, fault: Fault, node: str, namespace: str | None, first_pods: set[str]) -> bool:
+    if fault.moment == "started":
+        return True
     if fault.moment == "locked":
         return bool(bed.lock_holders())
     if fault.moment == "evicting":
