@@ -58,6 +58,8 @@ else:
 
     def parsed_result(action: ActionBase, returned: dict[str, t.Any]) -> dict[str, t.Any]:
         return action._parse_returned_data(returned, SERIALIZATION_PROFILE)
+
+
 OPT_OUT_VARIABLE = "nodepatch_kube_in_process"
 COLLECTION_PREFIX = "nodepatch.kube."
 
