@@ -153,7 +153,7 @@ integration_shard() {
     else
       # shellcheck disable=SC2086 # a group is a list of paths
       NODEPATCH_SKIP_STAGE=1 python -m pytest $group -p no:cacheprovider -v --timeout 900 -rfE --durations=10 \
-        2>&1 | sed -u "s|^|[$shard] |"
+        2>&1 | sed -u "s|^|[$shard] |" | tee -a "$root/.build/integration-shard$shard.log"
       status=${PIPESTATUS[0]}
       [ "$status" -eq 0 ] || rc=1
     fi
@@ -181,6 +181,7 @@ stage_integration() {
   local groups
   groups=$(wc -l <"$queue")
   : >"$queue.done"
+  rm -f "$root"/.build/integration-shard*.log
   local -a shards=()
   for shard in $(seq 1 "$INTEGRATION_SHARDS"); do
     integration_shard "$shard" "$queue" &
@@ -189,6 +190,8 @@ stage_integration() {
   for shard in "${shards[@]}"; do wait "$shard" || rc=1; done
   echo "integration groups (shard, pytest exit status, seconds, paths):"
   sort -k3 -n -r "$queue.done" | sed 's/^/  /'
+  # The stage's output is long and a CI log keeps its end: the failed tests' ids go here too, under the table.
+  grep -h -E '^\[[0-9]+\] (FAILED|ERROR) ' "$root"/.build/integration-shard*.log 2>/dev/null | sed 's/^/  /'
   awk '$2 != 0 && $4 != "minimum" { bad = 1 } END { exit bad }' "$queue.done" || rc=1
   [ "$(wc -l <"$queue.done")" -eq "$groups" ] || { echo "not every group ran"; rc=1; }
   return $rc
@@ -220,6 +223,7 @@ stage_minimum() {
   if minimum_in_queue; then
     [ -f "$root/.build/minimum.status" ] || { echo "the integration stage's queue did not run the minimum group"; return 1; }
     echo "ran in the integration stage's queue (its output is there, prefixed with the shard); the end of it:"
+    grep -E '^(FAILED|ERROR) ' "$root/.build/minimum.log"
     tail -n 3 "$root/.build/minimum.log"
     return "$(cat "$root/.build/minimum.status")"
   fi

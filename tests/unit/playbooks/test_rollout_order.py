@@ -1,0 +1,61 @@
+# Copyright (c) nodepatch.kube contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reboot plays of playbooks/patch_and_reboot.yml take the candidates in the inventory's order. The check
+pass sorts them into a group with group_by, which adds a host as its result arrives: a loaded controller fills
+that group out of order, and a play over the group alone would reboot the nodes in that order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+
+PLAYBOOK = Path(__file__).resolve().parents[3] / "playbooks" / "patch_and_reboot.yml"
+NODES = [f"node-{index}" for index in range(1, 7)]
+CANDIDATES_AS_THEIR_RESULTS_CAME = ["node-5", "node-2", "node-6", "node-1"]
+
+
+def reboot_plays() -> dict[str, str]:
+    """Each play over the candidates, by name, with its hosts expression."""
+    plays = yaml.safe_load(PLAYBOOK.read_text())
+    return {play["name"]: play["hosts"] for play in plays if "patch_and_reboot_candidates" in play["hosts"]}
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> InventoryManager:
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": {"bastion": {}}, "children": {
+        "nodes": {"hosts": {name: {} for name in NODES}}}}}))
+    manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
+    manager.add_group("patch_and_reboot_candidates")
+    for name in CANDIDATES_AS_THEIR_RESULTS_CAME:
+        manager.add_host(name, group="patch_and_reboot_candidates")
+    return manager
+
+
+def hosts_of(inventory: InventoryManager, expression: str, **play_vars: str) -> list[str]:
+    pattern = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(expression).render(play_vars)
+    return [host.name for host in inventory.get_hosts(pattern)]
+
+
+def test_there_is_a_play_over_the_candidates_for_each_mode() -> None:
+    assert len(reboot_plays()) == 3
+
+
+@pytest.mark.parametrize("mode", ["batches", "lock_paced"])
+def test_the_candidates_reboot_in_the_inventorys_order(inventory: InventoryManager, mode: str) -> None:
+    expected = [name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
+    ran = {name: hosts_of(inventory, hosts, patch_and_reboot_mode=mode, patch_and_reboot_hosts="nodes")
+           for name, hosts in reboot_plays().items()}
+    assert [hosts for hosts in ran.values() if hosts] == [expected] * (1 if mode == "batches" else 2), ran
+    assert all(not hosts or hosts == expected for hosts in ran.values()), ran
+
+
+def test_without_a_targeted_pattern_the_order_is_the_whole_inventorys(inventory: InventoryManager) -> None:
+    batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
+    assert hosts_of(inventory, batches, patch_and_reboot_mode="batches") == [
+        name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
