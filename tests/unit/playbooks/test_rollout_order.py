@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import jinja2.nativetypes
 import pytest
 import yaml
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.filter.core import flatten
 
 PLAYBOOK = Path(__file__).resolve().parents[3] / "playbooks" / "patch_and_reboot.yml"
 NODES = [f"node-{index}" for index in range(1, 7)]
@@ -37,8 +39,11 @@ def inventory(tmp_path: Path) -> InventoryManager:
     return manager
 
 
-def hosts_of(inventory: InventoryManager, expression: str, **play_vars: str) -> list[str]:
-    pattern = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(expression).render(play_vars)
+def hosts_of(inventory: InventoryManager, expression: str, **play_vars: str | list[str]) -> list[str]:
+    # Native, as Ansible templates a play's hosts: the expression may give a list of patterns.
+    environment = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+    environment.filters["flatten"] = flatten
+    pattern = environment.from_string(expression).render(play_vars)
     return [host.name for host in inventory.get_hosts(pattern)]
 
 
@@ -59,3 +64,10 @@ def test_without_a_targeted_pattern_the_order_is_the_whole_inventorys(inventory:
     batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
     assert hosts_of(inventory, batches, patch_and_reboot_mode="batches") == [
         name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
+
+
+def test_a_targeted_list_of_patterns_is_honoured_in_its_order(inventory: InventoryManager) -> None:
+    batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
+    # Each pattern's hosts in turn: node-6 is named first, so it goes first.
+    assert hosts_of(inventory, batches, patch_and_reboot_mode="batches",
+                    patch_and_reboot_hosts=["node-6", "nodes:!node-5"]) == ["node-6", "node-1", "node-2"]
