@@ -190,7 +190,9 @@ stage_integration() {
   for shard in "${shards[@]}"; do wait "$shard" || rc=1; done
   echo "integration groups (shard, pytest exit status, seconds, paths):"
   sort -k3 -n -r "$queue.done" | sed 's/^/  /'
-  # The stage's output is long and a CI log keeps its end: the failed tests' ids go here too, under the table.
+  # The stage's output is long and a CI log keeps its end: what the failed tests asserted (the first lines of it)
+  # and their ids go here too, under the table.
+  grep -h -E '^\[[0-9]+\] E  ' "$root"/.build/integration-shard*.log 2>/dev/null | cut -c1-240 | head -n 40
   grep -h -E '^\[[0-9]+\] (FAILED|ERROR) ' "$root"/.build/integration-shard*.log 2>/dev/null | sed 's/^/  /'
   awk '$2 != 0 && $4 != "minimum" { bad = 1 } END { exit bad }' "$queue.done" || rc=1
   [ "$(wc -l <"$queue.done")" -eq "$groups" ] || { echo "not every group ran"; rc=1; }
