@@ -251,7 +251,8 @@ class Fault:
     """A component of the control plane SIGKILLed at a moment of a roll-out and started again.
 
     `moment`: started (as the roll-out starts), locked (the first node took the lock), evicting (the drain evicted
-    one of two pods and waits on the budget for the other), down (the node is down after its reboot command).
+    one of two pods and waits on the budget for the other, whose replacement may run only once the component is
+    down), down (the node is down after its reboot command).
     `while_down`: a state waited for before the component starts again (pending: an evicted pod's replacement
     waits, unscheduled)."""
 
@@ -284,9 +285,9 @@ RESTARTS = [
 APP_LABEL = "nodepatch.test/restart-app"
 
 
-def deploy_budgeted_app(bed: Testbed, node: str, spare: str) -> str:
-    """Two pods on `node` under a budget that lets one go at a time; their replacements can run only on `spare`
-    (labelled once both run), so the drain's second eviction waits for the first pod's replacement to be
+def deploy_budgeted_app(bed: Testbed, node: str) -> str:
+    """Two pods on `node` under a budget that lets one go at a time; their replacements can run only on a node
+    given `let_replacements_run_on`, so the drain's second eviction waits for the first pod's replacement to be
     recreated, scheduled, Running and counted by the budget."""
     namespace = bed.create_namespace("np-cp-restart")
     labels = {"app": "budgeted"}
@@ -304,8 +305,11 @@ def deploy_budgeted_app(bed: Testbed, node: str, spare: str) -> str:
         pdb = bed.policy_v1().read_namespaced_pod_disruption_budget("budgeted", namespace)
         return bool(pdb.status) and (pdb.status.current_healthy or 0) == 2
     bed.wait_until(counted, 60, f"two pods Running on {node} and counted by their budget")
-    bed.core_v1().patch_node(spare, {"metadata": {"labels": {APP_LABEL: "yes"}}})
     return namespace
+
+
+def let_replacements_run_on(bed: Testbed, spare: str) -> None:
+    bed.core_v1().patch_node(spare, {"metadata": {"labels": {APP_LABEL: "yes"}}})
 
 
 def app_pods(bed: Testbed, namespace: str) -> list[Any]:
@@ -345,7 +349,13 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
         bed.sentinel(name, on=True)
     before = {name: bed.boot_id(name) for name in targets}
     needs_app = any(fault.moment == "evicting" or fault.while_down == "pending" for fault in restart.faults)
-    namespace = deploy_budgeted_app(bed, targets[0], spare) if needs_app else None
+    namespace = deploy_budgeted_app(bed, targets[0]) if needs_app else None
+    # At the moment evicting, the first replacement has nowhere to run until the fault is in place: the drain waits
+    # on the budget for as long as the test needs to see it (a replacement Running at once can let the second
+    # eviction through within a few hundred ms, before a 50 ms poll under load sees the moment).
+    replacements_wait = any(fault.moment == "evicting" for fault in restart.faults)
+    if namespace and not replacements_wait:
+        let_replacements_run_on(bed, spare)
     first_pods = {pod.metadata.uid for pod in app_pods(bed, namespace)} if namespace else set()
     extra = {"patch_and_reboot_hosts": ",".join(targets), "safe_reboot_drain_timeout": 120,
              "safe_reboot_command": rollout.reboot_command_with_delay(restart.reboot_delay)}
@@ -361,6 +371,8 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
                     return reached(bed, fault, targets[0], namespace, first_pods)
                 bed.wait_until(at_moment, 300, f"the roll-out at {fault.moment}", interval=0.05)
                 component("stop", fault.component, "--kill")
+                if fault.moment == "evicting":
+                    let_replacements_run_on(bed, spare)
                 if fault.while_down == "pending":
                     bed.wait_until(lambda: pending(bed, namespace), 60, "an evicted pod's replacement unscheduled")
                 component("start", fault.component)

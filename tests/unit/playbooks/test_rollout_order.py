@@ -66,8 +66,10 @@ def test_without_a_targeted_pattern_the_order_is_the_whole_inventorys(inventory:
         name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
 
 
-def test_a_targeted_list_of_patterns_is_honoured_in_its_order(inventory: InventoryManager) -> None:
+@pytest.mark.parametrize("targeted", [["node-6", "nodes:!node-5"], "node-6,node-3,node-1,node-2"],
+                         ids=["a list", "a comma-separated string"])
+def test_targeted_patterns_are_honoured_in_their_order(inventory: InventoryManager, targeted: str | list[str]) -> None:
     batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
     # Each pattern's hosts in turn: node-6 is named first, so it goes first.
     assert hosts_of(inventory, batches, patch_and_reboot_mode="batches",
-                    patch_and_reboot_hosts=["node-6", "nodes:!node-5"]) == ["node-6", "node-1", "node-2"]
+                    patch_and_reboot_hosts=targeted) == ["node-6", "node-1", "node-2"]
