@@ -224,12 +224,11 @@ class Connection(ConnectionBase):
         if self._pods is None or self._pod is None:
             raise AnsibleConnectionFailure("nodepatch.kube.node: no node pod after connecting")
         settings = self._settings()
-        # A pod that just started may refuse exec for a moment; later commands get no such grace.
-        ready_timeout = settings.start_timeout if self._fresh else 0
-        self._fresh = False
         try:
-            result = self._pods.exec(self._pod, settings.namespace, settings.node, command, stdin=stdin,
-                                     ready_timeout=ready_timeout)
+            if self._fresh:
+                self._pods.wait_exec_ready(self._pod, settings.namespace, settings.node, settings.start_timeout)
+                self._fresh = False
+            result = self._pods.exec(self._pod, settings.namespace, settings.node, command, stdin=stdin)
         except NodepatchError as error:
             raise AnsibleConnectionFailure(f"nodepatch.kube.node: {error}") from None
         return result.rc, result.stdout, result.stderr

@@ -504,27 +504,35 @@ class NodePods:
 
     # ----------------------------------------------------------------------------------------------- exec
 
-    def exec(self, name: str, namespace: str, node: str, command: str, stdin: bytes | None = None,
-             ready_timeout: float = 0) -> ExecResult:
-        """Run ``command`` on the node's host; exec refusals are retried with backoff for ``ready_timeout`` s
-        (a pod that just started may not accept exec for a moment)."""
-        give_up = time.monotonic() + ready_timeout
+    def wait_exec_ready(self, name: str, namespace: str, node: str, timeout: float) -> None:
+        """Returns once an exec into the pod runs a no-op to its end, trying for ``timeout`` s. A pod that has just
+        started may refuse exec for a moment, or end the stream without a word; the no-op is the command that
+        finds out, as one of ours might have run and could not simply be sent again."""
+        give_up = time.monotonic() + timeout
         delays = backoff_delays(1000, base=0.2, cap=2.0)
         while True:
             try:
-                return self._exec_once(name, namespace, command, stdin)
-            except ApiException as error:
-                status = exec_refusal(error)[0]
-                delay = next(delays)
-                if status in (401, 403, 404) or time.monotonic() + delay > give_up:
-                    raise exec_error(error, name, node, namespace) from error
-                time.sleep(delay)
-            except ExecNotStarted:
-                # A pod that has just started: its kubelet may refuse exec inside the stream, not at the upgrade.
-                delay = next(delays)
-                if time.monotonic() + delay > give_up:
+                result = self.exec(name, namespace, node, "true")
+                if result.rc == 0:
+                    return
+                problem = f"the no-op `true` exited {result.rc}: {result.stderr[-300:]!r}"
+            except NodepatchError as error:
+                if error.status in (401, 403, 404):
                     raise
-                time.sleep(delay)
+                problem = str(error)
+            delay = next(delays)
+            if time.monotonic() + delay > give_up:
+                raise NodepatchError(f"the node pod accepted no exec within {timeout:g} s: {problem}",
+                                     target=f"pod {namespace}/{name} on node {node}",
+                                     hint="raise pod_start_timeout if the node is slow to start containers")
+            time.sleep(delay)
+
+    def exec(self, name: str, namespace: str, node: str, command: str, stdin: bytes | None = None) -> ExecResult:
+        """Run ``command`` on the node's host, once."""
+        try:
+            return self._exec_once(name, namespace, command, stdin)
+        except ApiException as error:
+            raise exec_error(error, name, node, namespace) from error
 
     def _exec_once(self, name: str, namespace: str, command: str, stdin: bytes | None) -> ExecResult:
         from websocket import WebSocketException  # pylint: disable=import-outside-toplevel
@@ -564,7 +572,8 @@ class NodePods:
                                  target=f"pod {namespace}/{name}")
         if rc is None:
             raise NodepatchError(
-                f"the command on the node ended without reporting its exit status: {clean_stderr[-500:]!r}",
+                f"the command on the node ended without reporting its exit status: {clean_stderr[-500:]!r}"
+                f" (status channel: {bytes(error_channel)[-300:]!r})",
                 target=f"pod {namespace}/{name}",
                 hint="the pod or its node went away while the command ran (a reboot ends the connection)")
         return ExecResult(rc, bytes(stdout), clean_stderr)

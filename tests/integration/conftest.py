@@ -204,6 +204,10 @@ class Testbed:
         return subprocess.run([binary, f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
                               check=check, text=True, capture_output=True)
 
+    def component(self, action: str, name: str) -> None:
+        """`testbed stop|start|restart NAME`: a component of the test bed (the names of `testbed status`)."""
+        self._cli(action, name)
+
     def reboot(self, node: str, delay: float = 3.0, wait: bool = False) -> None:
         """Simulated reboot: NotReady now, new boot id and Ready after `delay` seconds (in the background)."""
         self._cli("reboot", node, "--delay", str(delay), *(["--wait"] if wait else []))

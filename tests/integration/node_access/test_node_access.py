@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -153,6 +154,38 @@ def test_a_failing_command_on_the_node_is_a_failed_task_not_a_crash(
     proc = run_playbook(failing, inventory=write_inventory(tmp_path, clean))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"fatal: [{node}]: FAILED!" in proc.stdout and '"rc": 42' in proc.stdout
+    assert "UNREACHABLE" not in proc.stdout
+    wait_no_node_pods(clean)
+
+
+def test_a_new_pod_that_does_not_serve_exec_yet_is_waited_for_and_the_command_runs_once(
+        clean: Testbed, tmp_path: Path, run_playbook: PlaybookRunner) -> None:
+    """A node pod Running before its node serves exec into it: on the test bed, before the node-exec watcher has
+    given it its Exec (a race seen in CI, where the first command came back with no word at all). The connection
+    runs a no-op until one runs to its end, then the task's command, once."""
+    node = clean.nodes[3]
+    counter = f"/run/nodepatch-once-{uuid.uuid4().hex[:6]}"
+    play = playbook(tmp_path, [{"hosts": node, "gather_facts": False, "tasks": [
+        {"name": "Count this command's runs", "ansible.builtin.raw": f"echo ran >> {counter}"},
+        {"ansible.builtin.command": f"cat {counter}", "register": "runs", "changed_when": False},
+        {"ansible.builtin.file": {"path": counter, "state": "absent"}},
+        {"ansible.builtin.assert": {"that": ["runs.stdout_lines == ['ran']"]}},
+    ]}])
+    inventory = write_inventory(tmp_path, clean)
+    outcome: dict[str, Any] = {}
+    clean.component("stop", "node-exec")
+    try:
+        thread = threading.Thread(target=lambda: outcome.update(proc=run_playbook(play, inventory=inventory)),
+                                  daemon=True)
+        thread.start()
+        clean.wait_until(lambda: any(pod.status.phase == "Running" and pod.spec.node_name == node
+                                     for pod in node_pods(clean)), 60, f"a node pod Running on {node}")
+        time.sleep(3)  # every exec meanwhile finds no Exec for the pod
+    finally:
+        clean.component("start", "node-exec")
+    thread.join(120)
+    proc = outcome["proc"]
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     assert "UNREACHABLE" not in proc.stdout
     wait_no_node_pods(clean)
 

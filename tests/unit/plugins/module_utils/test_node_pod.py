@@ -292,3 +292,56 @@ def test_a_failure_status_without_exit_code_means_the_command_never_started() ->
     assert not refused_before_start(exited)
     assert not refused_before_start(b'{"status":"Success"}')
     assert not refused_before_start(b"")
+
+
+# ------------------------------------------------------------------------------------------- exec readiness
+
+
+class ScriptedPods(node_pod.NodePods):
+    """NodePods whose exec answers from a script: an exception is raised, an ExecResult returned."""
+
+    def __init__(self, answers: list[t.Any]) -> None:
+        super().__init__(client=t.cast(t.Any, None), controller=HERE)
+        self.answers = answers
+        self.commands: list[str] = []
+
+    def _exec_once(self, name: str, namespace: str, command: str, stdin: bytes | None) -> node_pod.ExecResult:
+        self.commands.append(command)
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node_pod.time, "sleep", lambda _seconds: None)
+
+
+def test_a_fresh_pod_is_probed_until_a_no_op_runs_to_its_end(no_sleep: None) -> None:
+    silent = NodepatchError("the command on the node ended without reporting its exit status: b''")
+    refused = node_pod.ExecNotStarted("the exec was refused before the command started")
+    pods = ScriptedPods([silent, refused, node_pod.ExecResult(0, b"", b"")])
+    pods.wait_exec_ready("p", "ns", "n", timeout=60)
+    assert pods.commands == ["true", "true", "true"] and not pods.answers
+
+
+def test_a_forbidden_exec_is_not_retried(no_sleep: None) -> None:
+    forbidden = wrapped(Handshake(403, FORBIDDEN_BODY.encode()))
+    pods = ScriptedPods([forbidden, node_pod.ExecResult(0, b"", b"")])
+    with pytest.raises(NodepatchError) as raised:
+        pods.wait_exec_ready("p", "ns", "n", timeout=60)
+    assert raised.value.status == 403 and pods.commands == ["true"]
+
+
+def test_a_pod_that_never_accepts_exec_is_named_with_the_last_problem(no_sleep: None) -> None:
+    clock = iter(range(0, 1000, 5))
+    pods = ScriptedPods([node_pod.ExecNotStarted("no exec found for container node")] * 50)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(node_pod.time, "monotonic", lambda: float(next(clock)))
+        with pytest.raises(NodepatchError) as raised:
+            pods.wait_exec_ready("p", "ns", "n", timeout=20)
+    text = str(raised.value)
+    assert "accepted no exec within 20 s" in text and "no exec found for container node" in text, text
+    assert "pod ns/p on node n" in text and "pod_start_timeout" in text
+    assert len(pods.commands) < 10
