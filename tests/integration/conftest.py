@@ -204,9 +204,13 @@ class Testbed:
         return subprocess.run([binary, f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args],
                               check=check, text=True, capture_output=True)
 
-    def component(self, action: str, name: str) -> None:
-        """`testbed stop|start|restart NAME`: a component of the test bed (the names of `testbed status`)."""
-        self._cli(action, name)
+    def component(self, action: str, name: str, *flags: str, required: bool = True) -> None:
+        """`testbed stop|start|restart NAME [--kill]`: a component of the test bed (the names of `testbed status`);
+        with ``required=False`` a refusal (starting one that runs) is ignored."""
+        self.require_simulated("the test bed's components are not ours on a real cluster")
+        proc = subprocess.run([str(TESTBED_CLI), action, name, *flags], text=True, capture_output=True, check=False,
+                              env={**os.environ, "NODEPATCH_TESTBED_DIR": str(self.state_dir)})
+        assert proc.returncode == 0 or not required, f"testbed {action} {name}: {proc.stderr}"
 
     def reboot(self, node: str, delay: float = 3.0, wait: bool = False) -> None:
         """Simulated reboot: NotReady now, new boot id and Ready after `delay` seconds (in the background)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import threading
 import time
 import urllib.request
@@ -26,7 +25,6 @@ import pytest
 if TYPE_CHECKING:
     from tests.integration.conftest import ModuleRunner, Testbed
 
-CLI = Path(__file__).resolve().parents[2] / "testbed" / "testbed"
 ANNOTATION = "weave.works/kured-node-lock"
 ATTEMPTS = 6  # KubeClient.retry_attempts: the bound a burst must outlast to fail the call
 
@@ -70,11 +68,6 @@ def proxy(bed: Testbed) -> Any:
     faults.clear()
     yield faults
     faults.clear()
-
-
-def component(action: str, name: str, *flags: str, required: bool = True) -> None:
-    proc = subprocess.run([str(CLI), action, name, *flags], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 or not required, f"testbed {action} {name}: {proc.stderr}"
 
 
 @pytest.fixture
@@ -194,9 +187,9 @@ def test_kube_apiserver_killed_mid_lock_acquire_loses_no_entry_and_admits_no_sec
     thread, outcome = in_background(lambda: lock(run_module, bed.kubeconfig, lock_ns, second, wait_timeout=90,
                                                  wait_sleep=1))
     time.sleep(3)  # the second is waiting on the first
-    component("stop", "kube-apiserver", "--kill")
+    bed.component("stop", "kube-apiserver", "--kill")
     time.sleep(3)
-    component("start", "kube-apiserver")
+    bed.component("start", "kube-apiserver")
     assert bed.lock_holders(lock_ns) == [first], "the held entry did not survive the restart"
     assert lock(run_module, bed.kubeconfig, lock_ns, first, state="released")["changed"]
     finished_or_rerun(thread, outcome, 120, lambda: lock(run_module, bed.kubeconfig, lock_ns, second))
@@ -211,7 +204,7 @@ def test_kube_apiserver_restarted_while_waiting_for_ready(bed: Testbed, run_modu
     bed.reboot(node, delay=8)
     thread, outcome = in_background(lambda: run_module("node_info", args))
     time.sleep(2)
-    component("restart", "kube-apiserver", "--kill")
+    bed.component("restart", "kube-apiserver", "--kill")
     result = finished_or_rerun(thread, outcome, 150, lambda: run_module("node_info", args))
     facts = result["nodes_by_name"][node]
     assert facts["ready"] and facts["boot_id"] != before and facts["boot_id"] == bed.boot_id(node)
@@ -236,7 +229,7 @@ def test_kube_apiserver_killed_mid_drain_leaves_a_drain_a_rerun_finishes(bed: Te
         bed.wait_until(lambda: len(running()) == 6, 60, "6 pods running on the node")
         thread, outcome = in_background(lambda: run_module("node_drain", args))
         time.sleep(1)
-        component("restart", "kube-apiserver", "--kill")
+        bed.component("restart", "kube-apiserver", "--kill")
         finished_or_rerun(thread, outcome, 180, lambda: run_module("node_drain", args))
         assert bed.core_v1().read_node(node).spec.unschedulable is True
         # Replacements cannot run anywhere else (nodeSelector): what is left on the node is only what was evicted.
@@ -370,12 +363,12 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
                                     + outcome["result"].stdout[-3000:])
                     return reached(bed, fault, targets[0], namespace, first_pods)
                 bed.wait_until(at_moment, 300, f"the roll-out at {fault.moment}", interval=0.05)
-                component("stop", fault.component, "--kill")
+                bed.component("stop", fault.component, "--kill")
                 if fault.moment == "evicting":
                     let_replacements_run_on(bed, spare)
                 if fault.while_down == "pending":
                     bed.wait_until(lambda: pending(bed, namespace), 60, "an evicted pod's replacement unscheduled")
-                component("start", fault.component)
+                bed.component("start", fault.component)
             thread.join(600)
             assert not thread.is_alive(), "the roll-out did not end within 600 s"
             first = outcome["result"]
@@ -407,7 +400,7 @@ def test_a_component_restarted_mid_rollout_never_takes_two_nodes_down_nor_loses_
         # A failure between a component's stop and its start would leave it down for every test after this one on
         # the shared test bed; starting one that runs is refused, and that refusal is ignored.
         for fault in restart.faults:
-            component("start", fault.component, required=False)
+            bed.component("start", fault.component, required=False)
         if namespace:
             bed.delete_namespace(namespace)
         for name in (targets[0], spare):

@@ -21,10 +21,11 @@ NODES = [f"node-{index}" for index in range(1, 7)]
 CANDIDATES_AS_THEIR_RESULTS_CAME = ["node-5", "node-2", "node-6", "node-1"]
 
 
-def reboot_plays() -> dict[str, str]:
-    """Each play over the candidates, by name, with its hosts expression."""
+def reboot_plays() -> dict[str, tuple[str, dict[str, str]]]:
+    """Each play over the candidates, by name, with its hosts expression and its vars."""
     plays = yaml.safe_load(PLAYBOOK.read_text())
-    return {play["name"]: play["hosts"] for play in plays if "patch_and_reboot_candidates" in play["hosts"]}
+    return {play["name"]: (play["hosts"], play.get("vars", {})) for play in plays
+            if "patch_and_reboot_candidates" in play["hosts"]}
 
 
 @pytest.fixture
@@ -39,11 +40,15 @@ def inventory(tmp_path: Path) -> InventoryManager:
     return manager
 
 
-def hosts_of(inventory: InventoryManager, expression: str, **play_vars: str | list[str]) -> list[str]:
-    # Native, as Ansible templates a play's hosts: the expression may give a list of patterns.
+def hosts_of(inventory: InventoryManager, play: tuple[str, dict[str, str]], **extra_vars: str | list[str]) -> list[str]:
+    """The play's hosts as Ansible templates them: natively (they may be a list of patterns), with the play's own
+    variables (the one the expression names rendered first, as Ansible would when it is referenced)."""
+    expression, play_vars = play
     environment = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
     environment.filters["flatten"] = flatten
-    pattern = environment.from_string(expression).render(play_vars)
+    in_order = environment.from_string(play_vars["patch_and_reboot_candidates_in_order"]).render(extra_vars)
+    pattern = environment.from_string(expression).render(
+        {**extra_vars, "patch_and_reboot_candidates_in_order": in_order})
     return [host.name for host in inventory.get_hosts(pattern)]
 
 
@@ -54,14 +59,14 @@ def test_there_is_a_play_over_the_candidates_for_each_mode() -> None:
 @pytest.mark.parametrize("mode", ["batches", "lock_paced"])
 def test_the_candidates_reboot_in_the_inventorys_order(inventory: InventoryManager, mode: str) -> None:
     expected = [name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
-    ran = {name: hosts_of(inventory, hosts, patch_and_reboot_mode=mode, patch_and_reboot_hosts="nodes")
-           for name, hosts in reboot_plays().items()}
+    ran = {name: hosts_of(inventory, play, patch_and_reboot_mode=mode, patch_and_reboot_hosts="nodes")
+           for name, play in reboot_plays().items()}
     assert [hosts for hosts in ran.values() if hosts] == [expected] * (1 if mode == "batches" else 2), ran
     assert all(not hosts or hosts == expected for hosts in ran.values()), ran
 
 
 def test_without_a_targeted_pattern_the_order_is_the_whole_inventorys(inventory: InventoryManager) -> None:
-    batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
+    batches = next(play for name, play in reboot_plays().items() if "one batch" in name)
     assert hosts_of(inventory, batches, patch_and_reboot_mode="batches") == [
         name for name in NODES if name in CANDIDATES_AS_THEIR_RESULTS_CAME]
 
@@ -69,7 +74,7 @@ def test_without_a_targeted_pattern_the_order_is_the_whole_inventorys(inventory:
 @pytest.mark.parametrize("targeted", [["node-6", "nodes:!node-5"], "node-6,node-3,node-1,node-2"],
                          ids=["a list", "a comma-separated string"])
 def test_targeted_patterns_are_honoured_in_their_order(inventory: InventoryManager, targeted: str | list[str]) -> None:
-    batches = next(hosts for name, hosts in reboot_plays().items() if "one batch" in name)
+    batches = next(play for name, play in reboot_plays().items() if "one batch" in name)
     # Each pattern's hosts in turn: node-6 is named first, so it goes first.
     assert hosts_of(inventory, batches, patch_and_reboot_mode="batches",
                     patch_and_reboot_hosts=targeted) == ["node-6", "node-1", "node-2"]
